@@ -1,0 +1,349 @@
+public import NIOCore
+
+/// One connection on the chat layer: asynchat's `async_chat`, minus the socket.
+///
+/// A ``ChatProtocol`` receives this object in each callback and uses it as asynchat code uses `self`: set
+/// ``terminator``, ``push(_:)-(ByteBuffer)`` bytes, ``push(producer:)``, ``closeWhenDone()``,
+/// ``discardBuffers()``. It lives on one event loop and must only be touched there (it is not `Sendable`);
+/// from other threads, hop with `chat.eventLoop.execute` and a `NIOLoopBound`.
+///
+/// Output is a FIFO of bytes, producers and a close marker, written in order. Producers are pulled only
+/// while the socket is writable, and the socket is not read while queued output is above
+/// ``ChatConfiguration/outputHighWaterMark`` (until it falls to the low-water mark): backpressure both ways.
+public final class ChatChannel {
+    /// The buffer sizes and bounds of this connection.
+    public let configuration: ChatConfiguration
+    /// The connection's event loop; every method must be called on it.
+    public let eventLoop: any EventLoop
+    /// The connection's allocator.
+    public let allocator: ByteBufferAllocator
+    /// The peer's address, when known.
+    public let remoteAddress: SocketAddress?
+    /// The local address the connection was accepted on, when known.
+    public let localAddress: SocketAddress?
+
+    /// The terminator that frames the next input (see ``Terminator``). Setting it starts a new frame; input
+    /// already buffered is framed by the new terminator, at once inside a callback, otherwise on the next
+    /// turn of the event loop.
+    public var terminator: Terminator {
+        get { framer.terminator }
+        set {
+            framer.terminator = newValue
+            inputHalted = false
+            if !dispatching { scheduleInputProcessing() }
+        }
+    }
+
+    /// Whether the connection is still open.
+    public var isActive: Bool { !closed }
+
+    /// Bytes pushed but not yet handed to the socket (producers not yet pulled do not count).
+    public var queuedOutputBytes: Int { queuedBytes }
+
+    /// Bytes received but not yet framed.
+    public var bufferedInputBytes: Int { framer.bufferedByteCount }
+
+    // MARK: - State
+
+    private enum OutboundItem {
+        case bytes(ByteBuffer)
+        case producer(any ChatProducer)
+        case close
+    }
+
+    private let chatProtocol: any ChatProtocol
+    private var framer: ChatFramer
+    var context: ChannelHandlerContext?
+
+    private var queue = CircularBuffer<OutboundItem>(initialCapacity: 4)
+    private var current: (any ChatProducer)?
+    private var queuedBytes = 0
+    private var waitingForProducer = false
+    private var draining = false
+    private var needsFlush = false
+
+    private var opened = false
+    private var closeRequested = false
+    private var closed = false
+
+    private var dispatching = false
+    private var inputSuspended = false
+    private var inputHalted = false
+    private var inputEnded = false
+    private var inputEndDelivered = false
+    private var readPending = false
+    private var processingScheduled = false
+
+    init(
+        protocol chatProtocol: any ChatProtocol,
+        configuration: ChatConfiguration,
+        channel: any Channel
+    ) {
+        configuration.validate()
+        self.chatProtocol = chatProtocol
+        self.configuration = configuration
+        self.framer = ChatFramer(terminator: .none, maxDelimitedLength: configuration.maxDelimitedLength)
+        self.eventLoop = channel.eventLoop
+        self.allocator = channel.allocator
+        self.remoteAddress = channel.remoteAddress
+        self.localAddress = channel.localAddress
+    }
+
+    // MARK: - Output (asynchat's push, push_with_producer, close_when_done, discard_buffers)
+
+    /// Queues bytes behind everything pushed before (asynchat's `push`). Ignored once the connection is
+    /// closed or ``closeWhenDone()`` was called.
+    ///
+    /// - Parameter bytes: the bytes to send; empty buffers are ignored.
+    public func push(_ bytes: ByteBuffer) {
+        guard !closed, !closeRequested, bytes.readableBytes > 0 else { return }
+        if queue.isEmpty, current == nil, let context, context.channel.isWritable {
+            context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+            needsFlush = true
+            if !dispatching && !draining { flushIfNeeded() }
+        } else {
+            queuedBytes += bytes.readableBytes
+            queue.append(.bytes(bytes))
+        }
+    }
+
+    /// Queues the UTF-8 bytes of `string` (see ``push(_:)-(ByteBuffer)``).
+    ///
+    /// - Parameter string: the text to send.
+    public func push(_ string: String) {
+        push(allocator.buffer(string: string))
+    }
+
+    /// Queues a producer behind everything pushed before (asynchat's `push_with_producer`). Its
+    /// ``ChatProducer/more(_:)`` is pulled when it reaches the head of the queue, only while the socket is
+    /// writable. Ignored (and cancelled) once the connection is closed or ``closeWhenDone()`` was called.
+    ///
+    /// - Parameter producer: the producer to pull.
+    public func push(producer: some ChatProducer) {
+        guard !closed, !closeRequested else {
+            var dropped = producer
+            dropped.cancel()
+            return
+        }
+        queue.append(.producer(producer))
+        drain()
+    }
+
+    /// Closes the connection once everything queued before it has been written (asynchat's
+    /// `close_when_done`). Later pushes are ignored.
+    public func closeWhenDone() {
+        guard !closed, !closeRequested else { return }
+        closeRequested = true
+        queue.append(.close)
+        drain()
+    }
+
+    /// Closes the connection now; queued output is dropped and producers are cancelled.
+    public func close() {
+        guard !closed else { return }
+        context?.close(promise: nil)
+    }
+
+    /// Drops buffered input and queued output (asynchat's `discard_buffers`); producers are cancelled.
+    /// Bytes already handed to the socket are still sent. A pending ``closeWhenDone()`` is kept.
+    public func discardBuffers() {
+        framer.discardInput()
+        cancelQueuedOutput()
+        if closeRequested && !closed { queue.append(.close) }
+        updateReadInterest()
+    }
+
+    // MARK: - Input control
+
+    /// Stops handing input to the protocol, and stops reading the socket, until ``resumeInput()``.
+    /// Bytes already received stay buffered. Use it while an answer is being computed.
+    public func suspendInput() {
+        inputSuspended = true
+    }
+
+    /// Resumes after ``suspendInput()``: buffered input is framed at once, then the socket is read again.
+    public func resumeInput() {
+        guard inputSuspended else { return }
+        inputSuspended = false
+        if !dispatching { processInput() }
+    }
+
+    // MARK: - Events from the NIO adapter
+
+    func channelActive() {
+        guard !opened else { return }
+        opened = true
+        chatProtocol.channelOpened(self)
+        flushIfNeeded()
+    }
+
+    func channelRead(_ bytes: ByteBuffer) {
+        framer.append(bytes)
+        processInput()
+    }
+
+    func inputClosed() {
+        inputEnded = true
+        processInput()
+    }
+
+    func shutdownRequested() {
+        guard !closed else { return }
+        chatProtocol.shutdownRequested(chat: self)
+        flushIfNeeded()
+    }
+
+    func writabilityChanged() {
+        drain()
+        updateReadInterest()
+    }
+
+    func channelInactive() {
+        guard !closed else { return }
+        closed = true
+        cancelQueuedOutput()
+        chatProtocol.channelClosed(chat: self)
+    }
+
+    /// The NIO adapter asks whether to pass a `read` on to the socket.
+    func shouldRead() -> Bool {
+        if wantsRead { return true }
+        readPending = true
+        return false
+    }
+
+    // MARK: - Input loop (asynchat's handle_read, with the socket taken out)
+
+    private var wantsRead: Bool {
+        guard !inputSuspended, !inputHalted, !closed, let context else { return false }
+        // Hysteresis: once reading paused for output, resume only at the low-water mark.
+        let limit = readPending ? configuration.outputLowWaterMark : configuration.outputHighWaterMark
+        return context.channel.isWritable && queuedBytes <= limit
+    }
+
+    private func processInput() {
+        guard !dispatching else { return }
+        dispatching = true
+        while !inputSuspended, !inputHalted, !closed {
+            do {
+                guard let event = try framer.next() else { break }
+                switch event {
+                case .data(let bytes): chatProtocol.collectIncomingData(bytes, chat: self)
+                case .terminator: chatProtocol.foundTerminator(chat: self)
+                }
+            } catch {
+                inputHalted = true  // cleared when the protocol sets a terminator
+                chatProtocol.inputFailed(error, chat: self)
+            }
+        }
+        if inputEnded, !inputEndDelivered, !inputSuspended, !inputHalted, !closed {
+            inputEndDelivered = true
+            chatProtocol.inputClosed(chat: self)
+        }
+        dispatching = false
+        drain()
+        updateReadInterest()
+    }
+
+    private func scheduleInputProcessing() {
+        guard !processingScheduled, !closed else { return }
+        processingScheduled = true
+        eventLoop.assumeIsolated().execute {
+            self.processingScheduled = false
+            if !self.dispatching { self.processInput() }
+        }
+    }
+
+    private func updateReadInterest() {
+        guard readPending, wantsRead, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    // MARK: - Output loop (asynchat's initiate_send, pulled by writability)
+
+    private func drain() {
+        guard let context, !draining, !closed else { return }
+        draining = true
+        defer { draining = false }
+        pump: while true {
+            if current != nil {
+                if waitingForProducer || !context.channel.isWritable { break pump }
+                let producerContext = ChatProducerContext(
+                    allocator: allocator,
+                    eventLoop: eventLoop,
+                    preferredChunkSize: configuration.outBufferSize
+                )
+                switch current!.more(producerContext) {
+                case .bytes(let bytes):
+                    if bytes.readableBytes > 0 {
+                        context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+                        needsFlush = true
+                    }
+                case .fileRegion(let region):
+                    if region.readableBytes > 0 {
+                        context.write(NIOAny(IOData.fileRegion(region)), promise: nil)
+                        needsFlush = true
+                    }
+                case .wait(let future):
+                    waitingForProducer = true
+                    flushIfNeeded()
+                    future.hop(to: eventLoop).assumeIsolated().whenComplete { _ in
+                        self.waitingForProducer = false
+                        if !self.draining {
+                            self.drain()
+                            self.updateReadInterest()
+                        }
+                    }
+                    if waitingForProducer { break pump }  // else it was already complete: go on
+                case .end:
+                    current = nil
+                }
+                continue pump
+            }
+            guard let item = queue.first else { break pump }
+            switch item {
+            case .bytes(let bytes):
+                guard context.channel.isWritable else { break pump }
+                queue.removeFirst()
+                queuedBytes -= bytes.readableBytes
+                context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+                needsFlush = true
+            case .producer(let producer):
+                queue.removeFirst()
+                current = producer
+            case .close:
+                queue.removeFirst()
+                finishClose(context)
+                break pump
+            }
+        }
+        flushIfNeeded()
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    /// Closes once every earlier write is on the wire: an empty write's promise completes after them.
+    private func finishClose(_ context: ChannelHandlerContext) {
+        cancelQueuedOutput()
+        needsFlush = false
+        let written = eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            self.context?.close(promise: nil)
+        }
+    }
+
+    private func cancelQueuedOutput() {
+        current?.cancel()
+        current = nil
+        while let item = queue.popFirst() {
+            if case .producer(var producer) = item { producer.cancel() }
+        }
+        queuedBytes = 0
+    }
+}

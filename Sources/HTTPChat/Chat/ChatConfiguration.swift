@@ -1,0 +1,29 @@
+/// Buffer sizes and bounds of a chat channel. Every value has a documented default.
+public struct ChatConfiguration: Sendable, Hashable {
+    /// asynchat's `ac_in_buffer_size`: the size of the first read buffer. Reads adapt between 64 bytes and
+    /// `max(inBufferSize, 64 KiB)`. Default 16 KiB.
+    public var inBufferSize: Int = 16 * 1024
+    /// asynchat's `ac_out_buffer_size`: the chunk size producers are asked for. Default 64 KiB.
+    public var outBufferSize: Int = 64 * 1024
+    /// The most bytes a delimited frame may hold before its delimiter (see ``ChatFramer/maxDelimitedLength``).
+    /// Default 64 KiB.
+    public var maxDelimitedLength: Int = 64 * 1024
+    /// Queued output, in bytes, above which producers are no longer pulled and the socket is no longer read.
+    /// Default 256 KiB.
+    public var outputHighWaterMark: Int = 256 * 1024
+    /// Queued output, in bytes, below which pulling and reading resume. Default 64 KiB.
+    public var outputLowWaterMark: Int = 64 * 1024
+
+    /// The defaults.
+    public init() {}
+
+    /// Traps on values that cannot work: non-positive buffer sizes or a low-water mark above the high one.
+    func validate() {
+        precondition(inBufferSize > 0 && outBufferSize > 0, "buffer sizes must be positive")
+        precondition(maxDelimitedLength >= 0, "maxDelimitedLength must not be negative")
+        precondition(
+            outputLowWaterMark >= 0 && outputLowWaterMark <= outputHighWaterMark,
+            "need 0 <= outputLowWaterMark <= outputHighWaterMark"
+        )
+    }
+}
