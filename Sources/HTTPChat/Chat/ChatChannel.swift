@@ -60,6 +60,7 @@ public final class ChatChannel {
     private var queuedBytes = 0
     private var waitingForProducer = false
     private var draining = false
+    private var drainRequested = false
     private var needsFlush = false
 
     private var opened = false
@@ -262,11 +263,27 @@ public final class ChatChannel {
 
     // MARK: - Output loop (asynchat's initiate_send, pulled by writability)
 
+    /// Writes queued items while the socket is writable. NIO reports writability changes synchronously from
+    /// inside `write` and `flush`, so a call made while draining is remembered and served by another pass
+    /// instead of being dropped.
     private func drain() {
-        guard let context, !draining, !closed else { return }
+        guard context != nil, !closed else { return }
+        if draining {
+            drainRequested = true
+            return
+        }
         draining = true
-        defer { draining = false }
-        pump: while true {
+        repeat {
+            drainRequested = false
+            pump()
+            flushIfNeeded()
+        } while drainRequested && !closed
+        draining = false
+    }
+
+    private func pump() {
+        guard let context else { return }
+        pump: while !closed {
             if current != nil {
                 if waitingForProducer || !context.channel.isWritable { break pump }
                 let producerContext = ChatProducerContext(
@@ -287,13 +304,10 @@ public final class ChatChannel {
                     }
                 case .wait(let future):
                     waitingForProducer = true
-                    flushIfNeeded()
                     future.hop(to: eventLoop).assumeIsolated().whenComplete { _ in
                         self.waitingForProducer = false
-                        if !self.draining {
-                            self.drain()
-                            self.updateReadInterest()
-                        }
+                        self.drain()
+                        self.updateReadInterest()
                     }
                     if waitingForProducer { break pump }  // else it was already complete: go on
                 case .end:
@@ -318,7 +332,6 @@ public final class ChatChannel {
                 break pump
             }
         }
-        flushIfNeeded()
     }
 
     private func flushIfNeeded() {

@@ -50,6 +50,7 @@ public struct ChatFramer: Sendable {
             }
             frameLength = 0
             failed = false
+            delimiterAtReader = false
         }
     }
 
@@ -70,6 +71,9 @@ public struct ChatFramer: Sendable {
     /// Content bytes already delivered in the current delimited frame.
     private var frameLength = 0
     private var failed = false
+    /// The last data event ended right before a delimiter that starts at the reader index: the next call
+    /// ends the frame without scanning again.
+    private var delimiterAtReader = false
 
     /// Creates a framer.
     ///
@@ -106,6 +110,7 @@ public struct ChatFramer: Sendable {
     public mutating func discardInput() {
         buffer = ByteBuffer()
         frameLength = 0
+        delimiterAtReader = false
     }
 
     /// Takes out every buffered byte without framing it, for a consumer that leaves chat framing
@@ -113,7 +118,10 @@ public struct ChatFramer: Sendable {
     ///
     /// - Returns: the unframed bytes, possibly empty.
     public mutating func takeBufferedBytes() -> ByteBuffer {
-        defer { buffer = ByteBuffer() }
+        defer {
+            buffer = ByteBuffer()
+            delimiterAtReader = false
+        }
         return buffer
     }
 
@@ -144,11 +152,18 @@ public struct ChatFramer: Sendable {
             return .data(buffer.readSlice(length: take)!)
 
         case .delimiter(let delimiter):
+            if delimiterAtReader {
+                delimiterAtReader = false
+                buffer.moveReaderIndex(forwardBy: delimiter.count)
+                frameLength = 0
+                return .terminator
+            }
             let scan = Self.scan(buffer, for: delimiter)
             if let at = scan.match {
                 if frameLength + at > maxDelimitedLength { return try fail() }
                 if at > 0 {
                     frameLength += at
+                    delimiterAtReader = true
                     return .data(buffer.readSlice(length: at)!)
                 }
                 buffer.moveReaderIndex(forwardBy: delimiter.count)
