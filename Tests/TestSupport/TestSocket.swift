@@ -27,7 +27,7 @@ public final class TestSocket {
         #else
         fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
-        guard fd >= 0 else { throw TestSocketError(description: "socket() failed") }
+        guard fd >= 0 else { throw TestSocketError(description: "socket() failed: errno \(errno)") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         if var size = receiveBuffer {
@@ -43,7 +43,11 @@ public final class TestSocket {
             }
         }
         guard rc == 0 else {
-            Glibc.close(fd)
+            // deinit still runs for a throwing init once every property is set: forget the fd first, or the
+            // second close may hit a descriptor another thread has been given meanwhile.
+            let failed = fd
+            fd = -1
+            Glibc.close(failed)
             throw TestSocketError(description: "connect() to port \(port) failed: errno \(errno)")
         }
     }

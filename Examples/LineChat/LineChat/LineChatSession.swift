@@ -30,8 +30,10 @@ public final class LineChatSession: ChatProtocol {
     public func channelOpened(_ chat: ChatChannel) {
         chat.terminator = .delimiter("\n")
         (id, name) = room.join(chat)
-        chat.push("* welcome, you are \(name). Commands: /nick NAME, /send N, /quit\r\n")
+        // Tell the room before answering the newcomer: once the welcome is out, the newcomer's client may act
+        // (and others may join) at any moment.
         room.broadcast(chat.allocator.buffer(string: "* \(name) joined\r\n"), except: id)
+        chat.push("* welcome, you are \(name). Commands: /nick NAME, /send N, /quit\r\n")
     }
 
     /// Collects a line or a payload.
@@ -91,8 +93,8 @@ public final class LineChatSession: ChatProtocol {
                 return
             }
             name = argument
-            chat.push("* you are now \(name)\r\n")
             room.broadcast(chat.allocator.buffer(string: "* \(old) is now \(name)\r\n"), except: id)
+            chat.push("* you are now \(name)\r\n")
         case "/send":
             guard let n = Int(argument), n >= 0, argument.allSatisfy(\.isASCII) else {
                 chat.push("* error: usage: /send N (a byte count)\r\n")
