@@ -21,8 +21,8 @@ import Darwin
 /// two reads.
 ///
 /// Unlike asynchat the input is bounded: a delimited frame longer than ``maxDelimitedLength`` makes
-/// ``next()`` throw ``ChatFramingError/delimiterNotFound(limit:)``, and keeps throwing until a new
-/// terminator is set.
+/// ``next()`` hand out the frame's first ``maxDelimitedLength`` bytes and then throw
+/// ``ChatFramingError/delimiterNotFound(limit:)``, and keep throwing until a new terminator is set.
 ///
 /// ```swift
 /// var framer = ChatFramer(terminator: .delimiter("\r\n"))
@@ -160,7 +160,7 @@ public struct ChatFramer: Sendable {
             }
             let scan = Self.scan(buffer, for: delimiter)
             if let at = scan.match {
-                if frameLength + at > maxDelimitedLength { return try fail() }
+                if frameLength + at > maxDelimitedLength { return try overLimit() }
                 if at > 0 {
                     frameLength += at
                     delimiterAtReader = true
@@ -172,11 +172,22 @@ public struct ChatFramer: Sendable {
             }
             // No whole delimiter: everything before a possible delimiter prefix at the end is frame content.
             let safe = scan.safeLength
-            if frameLength + safe > maxDelimitedLength { return try fail() }
+            if frameLength + safe > maxDelimitedLength { return try overLimit() }
             guard safe > 0 else { return nil }
             frameLength += safe
             return .data(buffer.readSlice(length: safe)!)
         }
+    }
+
+    /// The frame is longer than the limit: hand out what still fits (so the consumer sees the frame's start,
+    /// to tell a long first line from a long head, say), then fail.
+    private mutating func overLimit() throws(ChatFramingError) -> ChatEvent? {
+        let room = maxDelimitedLength - frameLength
+        if room > 0 {
+            frameLength += room
+            return .data(buffer.readSlice(length: room)!)
+        }
+        return try fail()
     }
 
     private mutating func fail() throws(ChatFramingError) -> ChatEvent? {

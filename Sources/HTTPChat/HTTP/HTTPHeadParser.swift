@@ -1,0 +1,336 @@
+import HTTPTypes
+public import NIOCore
+
+/// Parses a request head, strictly (RFC 9112, RFC 9110). Pure: bytes in, a head or an error out.
+///
+/// The input is everything before the `\r\n\r\n` that ends the head. Leading empty lines are skipped
+/// (RFC 9112 §2.2). Lines end in CRLF; a bare CR or LF is an error, as are obs-fold, whitespace before a
+/// colon, invalid tokens and control characters in values.
+public enum HTTPHeadParser {
+    /// Parses one head.
+    ///
+    /// - Parameters:
+    ///   - head: the head's bytes, without the final empty line.
+    ///   - limits: the request line, header count and body limits to apply.
+    /// - Returns: the head, with framing and persistence decided.
+    /// - Throws: ``HTTPParseError`` describing the first problem found.
+    public static func parse(_ head: ByteBuffer, limits: HTTPLimits) throws(HTTPParseError) -> HTTPRequestHead {
+        let result = head.withUnsafeReadableBytes { bytes in
+            Result { () throws(HTTPParseError) -> HTTPRequestHead in try parse(bytes, limits: limits) }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Bytes
+
+    static let cr = UInt8(ascii: "\r")
+    static let lf = UInt8(ascii: "\n")
+    static let sp = UInt8(ascii: " ")
+    static let htab = UInt8(ascii: "\t")
+    static let colon = UInt8(ascii: ":")
+
+    /// RFC 9110 §5.6.2 tchar.
+    static let isTokenByte: [Bool] = (0..<256).map { b in
+        switch UInt8(b) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return Array("!#$%&'*+-.^_`|~".utf8).contains(UInt8(b))
+        }
+    }
+
+    /// A field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
+    @inline(__always)
+    static func isValueByte(_ b: UInt8) -> Bool {
+        b == htab || (b >= 0x20 && b != 0x7F)
+    }
+
+    @inline(__always)
+    static func lower(_ b: UInt8) -> UInt8 {
+        (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b | 0x20 : b
+    }
+
+    /// Whether `bytes[range]` equals the lower-case ASCII `name`, ignoring case.
+    @inline(__always)
+    static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ name: StaticString) -> Bool {
+        guard range.count == name.utf8CodeUnitCount else { return false }
+        let n = name.utf8Start
+        var i = 0
+        for at in range {
+            if lower(bytes[at]) != n[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    // MARK: - Parser
+
+    static func parse(_ b: UnsafeRawBufferPointer, limits: HTTPLimits) throws(HTTPParseError) -> HTTPRequestHead {
+        let n = b.count
+        var p = 0
+        while p + 1 < n && b[p] == cr && b[p + 1] == lf { p += 2 }  // leading empty lines
+        guard p < n else { throw .bad("empty request") }
+
+        // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
+        let lineEnd = try endOfLine(b, from: p)
+        if lineEnd - p > limits.maxRequestLineLength {
+            throw HTTPParseError(.uriTooLong, "request line of \(lineEnd - p) bytes")
+        }
+        var q = p
+        while q < lineEnd && isTokenByte[Int(b[q])] { q += 1 }
+        guard q > p, q < lineEnd, b[q] == sp else { throw .bad("invalid method") }
+        let methodRange = p..<q
+        q += 1
+        let targetStart = q
+        while q < lineEnd && b[q] != sp {
+            guard b[q] > 0x20 && b[q] < 0x7F else { throw .bad("invalid byte in request target") }
+            q += 1
+        }
+        guard q > targetStart, q < lineEnd else { throw .bad("invalid request target") }
+        let targetRange = targetStart..<q
+        q += 1
+        let version = try parseVersion(b, q..<lineEnd)
+
+        let methodName = String(decoding: UnsafeRawBufferPointer(rebasing: b[methodRange]), as: UTF8.self)
+        if let accepted = limits.acceptedMethods, !accepted.contains(methodName) {
+            throw HTTPParseError(.notImplemented, "method \(methodName)")
+        }
+        guard let method = HTTPRequest.Method(methodName) else { throw .bad("invalid method") }
+        let target = String(decoding: UnsafeRawBufferPointer(rebasing: b[targetRange]), as: UTF8.self)
+
+        // Field lines (RFC 9112 §5).
+        var fields = HTTPFields()
+        var hostCount = 0
+        var hostValid = true
+        var contentLength: Int?
+        var codings: [Substring] = []
+        var sawTransferEncoding = false
+        var close = false
+        var keepAliveToken = false
+        var expectation: String?
+        var count = 0
+
+        p = lineEnd
+        while p < n {
+            p += 2  // CRLF of the previous line
+            let end = try endOfLine(b, from: p)
+            guard end > p else { throw .bad("empty line inside the head") }
+            guard b[p] != sp && b[p] != htab else { throw .bad("obs-fold or whitespace before a field line") }
+            var c = p
+            while c < end && isTokenByte[Int(b[c])] { c += 1 }
+            guard c > p, c < end, b[c] == colon else { throw .bad("invalid field name") }
+            let nameRange = p..<c
+            var vs = c + 1
+            var ve = end
+            while vs < ve && (b[vs] == sp || b[vs] == htab) { vs += 1 }
+            while ve > vs && (b[ve - 1] == sp || b[ve - 1] == htab) { ve -= 1 }
+            for i in vs..<ve where !isValueByte(b[i]) { throw .bad("control character in a field value") }
+            count += 1
+            if count > limits.maxHeaderCount {
+                throw HTTPParseError(.headersTooLarge, "more than \(limits.maxHeaderCount) fields")
+            }
+            let value = UnsafeRawBufferPointer(rebasing: b[vs..<ve])
+            let nameString = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameRange]), as: UTF8.self)
+            guard let name = HTTPField.Name(nameString) else { throw .bad("invalid field name") }
+            fields.append(HTTPField(name: name, value: value))
+
+            switch nameRange.count {
+            case 4 where equalsLowercased(b, nameRange, "host"):
+                hostCount += 1
+                hostValid = hostValid && isValidHost(value)
+            case 14 where equalsLowercased(b, nameRange, "content-length"):
+                let length = try parseContentLength(value)
+                if let previous = contentLength, previous != length {
+                    throw .bad("differing Content-Length values")
+                }
+                contentLength = length
+            case 17 where equalsLowercased(b, nameRange, "transfer-encoding"):
+                sawTransferEncoding = true
+                let text = String(decoding: value, as: UTF8.self)
+                for element in text.split(separator: ",", omittingEmptySubsequences: false) {
+                    let coding = element.trimmingOWS()
+                    guard !coding.isEmpty else { throw .bad("empty transfer coding") }
+                    codings.append(coding)
+                }
+            case 10 where equalsLowercased(b, nameRange, "connection"):
+                for token in String(decoding: value, as: UTF8.self).split(separator: ",") {
+                    let t = token.trimmingOWS().lowercased()
+                    if t == "close" { close = true } else if t == "keep-alive" { keepAliveToken = true }
+                }
+            case 6 where equalsLowercased(b, nameRange, "expect"):
+                let text = String(decoding: value, as: UTF8.self).lowercased()
+                expectation = expectation.map { $0 + "," + text } ?? text
+            default:
+                break
+            }
+            p = end
+        }
+
+        // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one otherwise, always well-formed.
+        if version == .http1_1 && hostCount == 0 { throw .bad("missing Host") }
+        if hostCount > 1 { throw .bad("more than one Host") }
+        if !hostValid { throw .bad("invalid Host") }
+
+        // Framing (RFC 9112 §6.1, §6.3).
+        var framing = BodyFraming.none
+        if sawTransferEncoding {
+            if version == .http1_0 { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
+            if contentLength != nil { throw .bad("both Content-Length and Transfer-Encoding") }
+            let lowered = codings.map { $0.lowercased() }
+            let chunkedCount = lowered.filter { $0 == "chunked" }.count
+            if chunkedCount > 1 || (chunkedCount == 1 && lowered.last != "chunked") {
+                throw .bad("chunked is not the final transfer coding, or appears twice")
+            }
+            if lowered != ["chunked"] {
+                throw HTTPParseError(.notImplemented, "transfer coding \(lowered.joined(separator: ", "))")
+            }
+            framing = .chunked
+        } else if let length = contentLength {
+            if length > limits.maxBodyBytes {
+                throw HTTPParseError(.contentTooLarge, "Content-Length \(length)")
+            }
+            framing = length > 0 ? .length(length) : .none
+        }
+
+        // Expect (RFC 9110 §10.1.1): only 100-continue is known; HTTP/1.0 expectations are ignored.
+        var expectsContinue = false
+        if let expectation, version == .http1_1 {
+            guard expectation.trimmingOWSString() == "100-continue" else {
+                throw HTTPParseError(.expectationFailed, "Expect: \(expectation)")
+            }
+            expectsContinue = true
+        }
+
+        let keepAlive = version == .http1_1 ? !close : (keepAliveToken && !close)
+        return HTTPRequestHead(
+            method: method,
+            target: target,
+            version: version,
+            headerFields: fields,
+            framing: framing,
+            keepAlive: keepAlive,
+            expectsContinue: expectsContinue
+        )
+    }
+
+    /// The index of the CR ending the line that starts at `from`, or the end of the head. A bare CR or LF
+    /// is an error.
+    @inline(__always)
+    static func endOfLine(_ b: UnsafeRawBufferPointer, from: Int) throws(HTTPParseError) -> Int {
+        var i = from
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c == cr {
+                guard i + 1 < n, b[i + 1] == lf else { throw .bad("bare CR") }
+                return i
+            }
+            if c == lf { throw .bad("bare LF") }
+            i += 1
+        }
+        return n
+    }
+
+    static func parseVersion(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) throws(HTTPParseError) -> HTTPVersion {
+        guard r.count == 8,
+            b[r.lowerBound] == UInt8(ascii: "H"), b[r.lowerBound + 1] == UInt8(ascii: "T"),
+            b[r.lowerBound + 2] == UInt8(ascii: "T"), b[r.lowerBound + 3] == UInt8(ascii: "P"),
+            b[r.lowerBound + 4] == UInt8(ascii: "/"), b[r.lowerBound + 6] == UInt8(ascii: "."),
+            isDigit(b[r.lowerBound + 5]), isDigit(b[r.lowerBound + 7])
+        else { throw .bad("invalid HTTP version") }
+        let version = HTTPVersion(
+            major: Int(b[r.lowerBound + 5] - UInt8(ascii: "0")),
+            minor: Int(b[r.lowerBound + 7] - UInt8(ascii: "0"))
+        )
+        guard version == .http1_1 || version == .http1_0 else {
+            throw HTTPParseError(.versionNotSupported, "\(version)")
+        }
+        return version
+    }
+
+    @inline(__always)
+    static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+
+    /// `1*DIGIT`, without sign or inner whitespace, with an overflow check (RFC 9110 §8.6).
+    static func parseContentLength(_ v: UnsafeRawBufferPointer) throws(HTTPParseError) -> Int {
+        guard !v.isEmpty else { throw .bad("empty Content-Length") }
+        var n = 0
+        for c in v {
+            guard isDigit(c) else { throw .bad("invalid Content-Length") }
+            let (times10, o1) = n.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(Int(c - UInt8(ascii: "0")))
+            guard !o1, !o2 else { throw .bad("Content-Length overflows") }
+            n = sum
+        }
+        return n
+    }
+
+    /// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); empty is allowed.
+    static func isValidHost(_ v: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = v.count
+        if n > 0 && v[0] == UInt8(ascii: "[") {
+            i = 1
+            while i < n && v[i] != UInt8(ascii: "]") {
+                let c = v[i]
+                guard isHex(c) || c == colon || c == UInt8(ascii: ".") else { return false }
+                i += 1
+            }
+            guard i < n else { return false }
+            i += 1
+        } else {
+            while i < n && v[i] != colon {
+                let c = v[i]
+                if c == UInt8(ascii: "%") {
+                    guard i + 2 < n, isHex(v[i + 1]), isHex(v[i + 2]) else { return false }
+                    i += 3
+                    continue
+                }
+                guard isUnreservedOrSubDelim(c) else { return false }
+                i += 1
+            }
+        }
+        guard i < n else { return true }
+        guard v[i] == colon else { return false }
+        i += 1
+        while i < n {
+            guard isDigit(v[i]) else { return false }
+            i += 1
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func isHex(_ c: UInt8) -> Bool {
+        isDigit(c) || (lower(c) >= UInt8(ascii: "a") && lower(c) <= UInt8(ascii: "f"))
+    }
+
+    /// RFC 3986 unreserved and sub-delims.
+    static let isHostByte: [Bool] = (0..<256).map { b in
+        switch UInt8(b) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return Array("-._~!$&'()*+,;=".utf8).contains(UInt8(b))
+        }
+    }
+
+    @inline(__always)
+    static func isUnreservedOrSubDelim(_ c: UInt8) -> Bool { isHostByte[Int(c)] }
+}
+
+extension Substring {
+    /// Without leading and trailing SP and HTAB (RFC 9110 §5.6.3 OWS).
+    func trimmingOWS() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+}
+
+extension String {
+    func trimmingOWSString() -> String { String(Substring(self).trimmingOWS()) }
+}

@@ -1,0 +1,41 @@
+public import NIOCore
+
+/// Bounds on what a client may send, and how long it may take. Every value has a documented default and can
+/// be changed; each limit maps to one status when exceeded.
+public struct HTTPLimits: Sendable, Hashable {
+    /// The longest request line, in bytes (414). Default 8 KiB.
+    public var maxRequestLineLength: Int = 8 * 1024
+    /// The largest header section, request line included, in bytes (431). Default 32 KiB.
+    public var maxHeaderBytes: Int = 32 * 1024
+    /// The most header fields (431); trailers count against it too. Default 100.
+    public var maxHeaderCount: Int = 100
+    /// The largest request body, in bytes, whether collected or streamed (413). Default 8 MiB.
+    public var maxBodyBytes: Int = 8 * 1024 * 1024
+    /// The longest chunk-size line of a chunked body, extensions included (400). Default 4 KiB.
+    public var maxChunkLineLength: Int = 4 * 1024
+    /// Bodies up to this size with a known length are read whole before the responder runs, so it gets them
+    /// without waiting; larger and chunked bodies stream. Default 64 KiB.
+    public var collectBodyBelow: Int = 64 * 1024
+    /// How long a client may take to send a request head, from its first byte (or from the connection's
+    /// start); then the server answers 408 and closes. `nil` turns it off. Default 10 s.
+    public var headerReadTimeout: TimeAmount? = .seconds(10)
+    /// How long an idle keep-alive connection stays open between requests. `nil` turns it off. Default 60 s.
+    public var idleTimeout: TimeAmount? = .seconds(60)
+    /// The methods accepted (RFC 9110 §9.1: an unrecognized method is answered 501). `nil` accepts any valid
+    /// token. Default: ``HTTPLimits/registeredMethods``.
+    public var acceptedMethods: Set<String>? = HTTPLimits.registeredMethods
+
+    /// The methods of the IANA HTTP Method Registry, plus the common extensions (`PURGE`, `M-SEARCH`,
+    /// `NOTIFY`, `SUBSCRIBE`, `UNSUBSCRIBE`, `SOURCE`).
+    public static let registeredMethods: Set<String> = [
+        "ACL", "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET", "HEAD",
+        "LABEL", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MKREDIRECTREF", "MKWORKSPACE",
+        "MOVE", "OPTIONS", "ORDERPATCH", "PATCH", "POST", "PRI", "PROPFIND", "PROPPATCH", "PUT", "QUERY",
+        "REBIND", "REPORT", "SEARCH", "TRACE", "UNBIND", "UNCHECKOUT", "UNLINK", "UNLOCK", "UPDATE",
+        "UPDATEREDIRECTREF", "VERSION-CONTROL",
+        "PURGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "SOURCE",
+    ]
+
+    /// The defaults.
+    public init() {}
+}
