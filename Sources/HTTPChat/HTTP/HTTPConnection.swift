@@ -1,0 +1,471 @@
+import HTTPTypes
+import Logging
+import NIOCore
+
+/// What every connection of one server shares.
+struct HTTPConnectionContext: Sendable {
+    let responder: any HTTPResponder
+    let immediate: (any ImmediateHTTPResponder)?
+    let limits: HTTPLimits
+    let logger: Logger
+
+    init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger) {
+        self.responder = responder
+        self.immediate = responder as? any ImmediateHTTPResponder
+        self.limits = limits
+        self.logger = logger
+    }
+}
+
+/// HTTP/1.1 on the chat layer: the seeds' `http_request_handler`, grown up. One per connection.
+///
+/// The ``HTTPRequestDecoder`` decides the terminators; this class carries out what it finds: runs the
+/// responder for each request, one at a time, writes responses in order (pipelined requests wait in the
+/// framer's buffer, input suspended, until the response before them is queued), keeps or closes the
+/// connection (RFC 9112 §9.3), sends `100 Continue` when a body is first read, and enforces the header-read
+/// and idle timeouts.
+final class HTTPConnection: ChatProtocol {
+    /// Where the connection is, for the timeouts.
+    private enum Phase {
+        /// Between requests, nothing received: the idle timeout runs.
+        case idle(since: NIODeadline)
+        /// A head is expected or arriving: the header-read timeout runs.
+        case head(since: NIODeadline)
+        /// A request is being read or answered: no timeout.
+        case busy
+    }
+
+    /// The request being answered.
+    private struct Exchange {
+        let id: Int
+        let head: HTTPRequestHead
+        var source: RequestBody.Stream.Source?
+        var delegate: BodyStreamDelegate?
+        var bodyComplete: Bool
+        var bodyPaused = false
+        var consumerGone = false
+        var continuePending: Bool
+        var responded = false
+        var parseFailure: HTTPParseError?
+    }
+
+    private let context: HTTPConnectionContext
+    private var limits: HTTPLimits { context.limits }
+    private var decoder: HTTPRequestDecoder
+    private var chat: ChatChannel?
+    private var executor: EventLoopTaskExecutor?
+    private var exchange: Exchange?
+    private var collecting: (head: HTTPRequestHead, body: ByteBuffer)?
+    private var nextID = 0
+    private var phase = Phase.busy
+    private var timer: Scheduled<Void>?
+    private var closing = false
+    private var shuttingDown = false
+
+    init(context: HTTPConnectionContext) {
+        self.context = context
+        self.decoder = HTTPRequestDecoder(limits: context.limits)
+    }
+
+    // MARK: - Chat callbacks
+
+    func channelOpened(_ chat: ChatChannel) {
+        self.chat = chat
+        executor = EventLoopTaskExecutor(chat.eventLoop)
+        chat.terminator = decoder.terminator
+        enter(.head(since: chat.eventLoop.now))
+    }
+
+    func collectIncomingData(_ data: ByteBuffer, chat: ChatChannel) {
+        if case .idle = phase { enter(.head(since: chat.eventLoop.now)) }
+        do {
+            if let event = try decoder.collect(data) { handle(event, chat: chat) }
+        } catch {
+            fail(error, chat: chat)
+        }
+    }
+
+    func foundTerminator(chat: ChatChannel) {
+        do {
+            let event = try decoder.terminatorFound()
+            chat.terminator = decoder.terminator
+            if let event { handle(event, chat: chat) }
+        } catch {
+            fail(error, chat: chat)
+        }
+    }
+
+    func inputFailed(_ error: ChatFramingError, chat: ChatChannel) {
+        fail(decoder.framingFailed(), chat: chat)
+    }
+
+    func inputClosed(chat: ChatChannel) {
+        closing = true
+        if collecting != nil {
+            collecting = nil
+            chat.closeWhenDone()
+        } else if var ex = exchange {
+            if !ex.bodyComplete {
+                ex.source?.finish(HTTPParseError.bad("the client closed before the body ended"))
+                ex.source = nil
+                exchange = ex
+            }
+            if ex.responded { chat.closeWhenDone() }  // else respond() closes after the response
+        } else {
+            chat.closeWhenDone()
+        }
+    }
+
+    func shutdownRequested(chat: ChatChannel) {
+        shuttingDown = true
+        closing = true
+        if exchange == nil && collecting == nil { chat.closeWhenDone() }
+    }
+
+    func channelClosed(chat: ChatChannel) {
+        timer?.cancel()
+        timer = nil
+        if let ex = exchange, !ex.bodyComplete {
+            ex.source?.finish(HTTPParseError.bad("connection closed"))
+        }
+        exchange = nil
+        collecting = nil
+        self.chat = nil
+    }
+
+    // MARK: - Requests
+
+    private func handle(_ event: HTTPRequestDecoder.Event, chat: ChatChannel) {
+        switch event {
+        case .head(let head):
+            enter(.busy)
+            switch head.framing {
+            case .none:
+                dispatch(head, body: .empty, complete: true, chat: chat)
+            case .length(let n) where n <= limits.collectBodyBelow && !head.expectsContinue:
+                collecting = (head, chat.allocator.buffer(capacity: n))
+            default:
+                startStreaming(head, chat: chat)
+            }
+
+        case .body(var bytes):
+            if collecting != nil {
+                collecting!.body.writeBuffer(&bytes)
+            } else if var ex = exchange, let source = ex.source, !ex.consumerGone {
+                if source.yield(bytes) == .stopProducing {
+                    ex.bodyPaused = true
+                    exchange = ex
+                    chat.suspendInput()
+                }
+            }
+
+        case .end(let trailers):
+            if let (head, body) = collecting {
+                collecting = nil
+                dispatch(head, body: RequestBody(bytes: body), complete: true, chat: chat)
+            } else if var ex = exchange {
+                ex.delegate?.setTrailers(trailers)
+                ex.source?.finish()
+                ex.source = nil
+                ex.bodyComplete = true
+                exchange = ex
+                if ex.responded { finishExchange(chat: chat) } else { chat.suspendInput() }
+            }
+        }
+    }
+
+    private func startStreaming(_ head: HTTPRequestHead, chat: ChatChannel) {
+        let id = nextID + 1
+        let loop = chat.eventLoop
+        let me = NIOLoopBound(WeakConnection(self), eventLoop: loop)
+        let delegate = BodyStreamDelegate(
+            .init(
+                produceMore: { loop.execute { me.value.connection?.bodyDemanded(id) } },
+                terminated: { loop.execute { me.value.connection?.bodyAbandoned(id) } },
+                wanted: { loop.execute { me.value.connection?.bodyWanted(id) } }
+            )
+        )
+        let made = RequestBody.Stream.makeSequence(
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8),
+            finishOnDeinit: false,
+            delegate: delegate
+        )
+        let knownLength: Int? = if case .length(let n) = head.framing { n } else { nil }
+        let body = RequestBody(stream: made.sequence, delegate: delegate, knownLength: knownLength)
+        dispatch(head, body: body, complete: false, source: made.source, delegate: delegate, chat: chat)
+    }
+
+    private func dispatch(
+        _ head: HTTPRequestHead,
+        body: RequestBody,
+        complete: Bool,
+        source: RequestBody.Stream.Source? = nil,
+        delegate: BodyStreamDelegate? = nil,
+        chat: ChatChannel
+    ) {
+        nextID += 1
+        let id = nextID
+        exchange = Exchange(
+            id: id, head: head, source: source, delegate: delegate, bodyComplete: complete,
+            continuePending: head.expectsContinue
+        )
+        if complete { chat.suspendInput() }  // the next pipelined request waits for this response
+        let request = Request(
+            method: head.method, target: head.target, version: head.version,
+            headerFields: head.headerFields, body: body, remoteAddress: chat.remoteAddress
+        )
+        if let immediate = context.immediate {
+            do {
+                if let response = try immediate.respondImmediately(to: request) {
+                    respond(.success(response), to: id)
+                    return
+                }
+            } catch {
+                respond(.failure(error), to: id)
+                return
+            }
+        }
+        let responder = context.responder
+        let me = NIOLoopBound(self, eventLoop: chat.eventLoop)
+        Task(executorPreference: executor) {
+            let result: Result<Response, any Error>
+            do {
+                result = .success(try await responder.respond(to: request))
+            } catch {
+                result = .failure(error)
+            }
+            if me.eventLoop.inEventLoop {
+                me.value.respond(result, to: id)
+            } else {
+                me.eventLoop.execute { me.value.respond(result, to: id) }
+            }
+        }
+    }
+
+    private func bodyDemanded(_ id: Int) {
+        guard var ex = exchange, ex.id == id, ex.bodyPaused else { return }
+        ex.bodyPaused = false
+        exchange = ex
+        chat?.resumeInput()
+    }
+
+    private func bodyAbandoned(_ id: Int) {
+        guard var ex = exchange, ex.id == id else { return }
+        ex.consumerGone = true
+        let wasPaused = ex.bodyPaused
+        ex.bodyPaused = false
+        exchange = ex
+        if wasPaused { chat?.resumeInput() }
+    }
+
+    private func bodyWanted(_ id: Int) {
+        guard var ex = exchange, ex.id == id, ex.continuePending, !ex.responded, let chat else { return }
+        ex.continuePending = false
+        exchange = ex
+        chat.push(chat.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))
+    }
+
+    // MARK: - Responses
+
+    private func respond(_ result: Result<Response, any Error>, to id: Int) {
+        guard var ex = exchange, ex.id == id, !ex.responded, let chat, chat.isActive else {
+            if case .success(let response) = result { Self.cancel(response.body) }
+            return
+        }
+        var response: Response
+        switch result {
+        case .success(let r):
+            response = r
+        case .failure(let error as HTTPError):
+            response = error.response
+        case .failure(let error as HTTPParseError):
+            response = HTTPError(error.status).response
+            closing = true
+        case .failure(let error):
+            context.logger.error("responder failed", metadata: ["error": "\(error)", "target": "\(ex.head.target)"])
+            response = HTTPError(.internalServerError).response
+        }
+        if let failure = ex.parseFailure {
+            Self.cancel(response.body)
+            response = HTTPError(failure.status).response
+            closing = true
+        }
+        ex.responded = true
+        exchange = ex
+        write(response, for: ex, chat: chat)
+        if ex.bodyComplete { finishExchange(chat: chat) }
+    }
+
+    private func write(_ response: Response, for ex: Exchange, chat: ChatChannel) {
+        // A body still arriving that nobody asked for (or that the client may never send, waiting for
+        // 100 Continue) cannot be skipped safely: close after this response.
+        let keepAlive = ex.head.keepAlive && !closing && ex.bodyComplete
+        let code = response.status.code
+        let bodyAllowed = code >= 200 && code != 204 && code != 304
+        let sendsBody = bodyAllowed && ex.head.method != .head
+        var framing: ResponseHeadWriter.Framing
+        var persistent = keepAlive
+        if !bodyAllowed {
+            framing = .none
+        } else if let length = response.body.length {
+            framing = .length(length)
+        } else if ex.head.version == .http1_1 {
+            framing = .chunked
+        } else {
+            framing = .untilClose
+            persistent = false
+        }
+        let connectionField: ResponseHeadWriter.ConnectionField =
+            !persistent ? .close : (ex.head.version == .http1_0 ? .keepAlive : .none)
+
+        var out = chat.allocator.buffer(capacity: 256)
+        ResponseHeadWriter.write(
+            status: response.status, fields: response.headerFields, framing: framing,
+            connection: connectionField, into: &out
+        )
+        if !sendsBody {
+            Self.cancel(response.body)
+            chat.push(out)
+        } else {
+            let chunked = framing == .chunked
+            switch response.body.storage {
+            case .bytes(var bytes):
+                if bytes.readableBytes <= 16 * 1024 {
+                    out.writeBuffer(&bytes)  // one write for a small response
+                    chat.push(out)
+                } else {
+                    chat.push(out)
+                    chat.push(bytes)
+                }
+            case .producer(let producer, _):
+                chat.push(out)
+                Self.push(producer, chunked: chunked, to: chat)
+            case .stream(_, let writeBody):
+                chat.push(out)
+                let bridge = StreamBridge()
+                let producer = StreamBridgeProducer(bridge: bridge)
+                Self.push(producer, chunked: chunked, to: chat)
+                let me = NIOLoopBound(WeakConnection(self), eventLoop: chat.eventLoop)
+                let logger = context.logger
+                Task(executorPreference: executor) {
+                    do {
+                        try await writeBody(BodyWriter(bridge))
+                        bridge.finish()
+                    } catch {
+                        logger.debug("response body stream failed", metadata: ["error": "\(error)"])
+                        bridge.fail()
+                        me.eventLoop.execute { me.value.connection?.chat?.close() }
+                    }
+                }
+            }
+        }
+        if !persistent {
+            closing = true
+            chat.closeWhenDone()
+        }
+    }
+
+    /// Pushes a body producer, framed chunked when its length is unknown (the existential is opened here).
+    private static func push<P: ChatProducer>(_ producer: P, chunked: Bool, to chat: ChatChannel) {
+        if chunked { chat.push(producer: ChunkedEncodingProducer(producer)) } else { chat.push(producer: producer) }
+    }
+
+    private func finishExchange(chat: ChatChannel) {
+        exchange = nil
+        guard !closing else { return }
+        enter(.idle(since: chat.eventLoop.now))
+        chat.resumeInput()
+    }
+
+    private static func cancel(_ body: ResponseBody) {
+        if case .producer(var producer, _) = body.storage { producer.cancel() }
+    }
+
+    // MARK: - Errors
+
+    /// A request could not be read: answer its status with `Connection: close`, unless a response for it
+    /// has already begun, then close.
+    private func fail(_ error: HTTPParseError, chat: ChatChannel) {
+        context.logger.debug("bad request", metadata: ["error": "\(error)"])
+        chat.suspendInput()
+        closing = true
+        collecting = nil
+        if var ex = exchange {
+            if !ex.responded {
+                ex.parseFailure = error  // the responder is still running: its answer is replaced
+                ex.source?.finish(error)
+                ex.source = nil
+                exchange = ex
+            } else {
+                chat.closeWhenDone()
+            }
+            return
+        }
+        sendError(error.status, chat: chat)
+    }
+
+    private func sendError(_ status: HTTPResponse.Status, chat: ChatChannel) {
+        var out = chat.allocator.buffer(capacity: 160)
+        let body = status.reasonPhrase + "\n"
+        var fields = HTTPFields()
+        fields[.contentType] = "text/plain; charset=utf-8"
+        ResponseHeadWriter.write(
+            status: status, fields: fields, framing: .length(body.utf8.count), connection: .close, into: &out
+        )
+        out.writeString(body)
+        chat.push(out)
+        chat.closeWhenDone()
+    }
+
+    // MARK: - Timeouts
+
+    private func enter(_ newPhase: Phase) {
+        phase = newPhase
+        guard timer == nil, let chat else { return }
+        let deadline: NIODeadline
+        switch newPhase {
+        case .busy: return
+        case .idle(let since):
+            guard let t = limits.idleTimeout else { return }
+            deadline = since + t
+        case .head(let since):
+            guard let t = limits.headerReadTimeout else { return }
+            deadline = since + t
+        }
+        timer = chat.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard let chat, chat.isActive else { return }
+        let now = chat.eventLoop.now
+        switch phase {
+        case .busy:
+            return
+        case .idle(let since):
+            guard let t = limits.idleTimeout else { return }
+            if now >= since + t {
+                context.logger.trace("idle timeout")
+                chat.close()
+            } else {
+                enter(phase)
+            }
+        case .head(let since):
+            guard let t = limits.headerReadTimeout else { return }
+            if now >= since + t {
+                context.logger.debug("header read timeout")
+                closing = true
+                chat.suspendInput()
+                if decoder.isIdle { chat.close() } else { sendError(.requestTimeout, chat: chat) }
+            } else {
+                enter(phase)
+            }
+        }
+    }
+}
+
+/// A weak reference a callback can hold without keeping the connection alive.
+final class WeakConnection {
+    weak var connection: HTTPConnection?
+    init(_ connection: HTTPConnection) { self.connection = connection }
+}
