@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "HTTPChat", targets: ["HTTPChat"]),
         .executable(name: "httpserve", targets: ["httpserve"]),
         .executable(name: "line-chat", targets: ["line-chat"]),
+        .executable(name: "hello", targets: ["hello"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -66,6 +67,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .executableTarget(
+            name: "hello",
+            dependencies: [
+                "HTTPChat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/Hello",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HTTPChatTests",
             dependencies: [

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import LineChat
 
 /// `line-chat`: a multi-user chat room over TCP, usable with `nc`.
@@ -22,6 +25,7 @@ struct LineChatCommand: AsyncParsableCommand {
     mutating func run() async throws {
         let (listener, _) = try await LineChatServer.start(host: host, port: port, maxLineLength: maxLine)
         print("line-chat listening on tcp://\(host):\(listener.port)/")
+        fflush(nil)  // flush stdout: scripts read the port from this line
         try await listener.onClose.get()
     }
 }

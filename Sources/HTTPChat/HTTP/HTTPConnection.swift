@@ -297,9 +297,10 @@ final class HTTPConnection: ChatProtocol {
     }
 
     private func write(_ response: Response, for ex: Exchange, chat: ChatChannel) {
-        // A body still arriving that nobody asked for (or that the client may never send, waiting for
-        // 100 Continue) cannot be skipped safely: close after this response.
-        let keepAlive = ex.head.keepAlive && !closing && ex.bodyComplete
+        // A body still arriving is read to its end after the response (handed to its consumer, or discarded
+        // once the consumer drops it), so the connection can stay open; but a client still waiting for
+        // 100 Continue may never send its body: then close after this response (RFC 9110 §10.1.1).
+        let keepAlive = ex.head.keepAlive && !closing && !(ex.continuePending && !ex.bodyComplete)
         let code = response.status.code
         let bodyAllowed = code >= 200 && code != 204 && code != 304
         let sendsBody = bodyAllowed && ex.head.method != .head

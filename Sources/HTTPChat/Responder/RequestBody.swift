@@ -53,6 +53,12 @@ public struct RequestBody: AsyncSequence, Sendable {
         self.knownLength = knownLength
     }
 
+    /// The whole body when it was collected before the responder ran (small bodies of known length), else nil.
+    public var bufferedBytes: ByteBuffer? {
+        if case .bytes(let bytes) = storage { return bytes }
+        return nil
+    }
+
     /// Trailer fields of a chunked body, once it has been read to its end.
     public var trailers: HTTPFields? {
         if case .stream(_, let delegate) = storage { return delegate.trailers }

@@ -263,4 +263,17 @@ struct HTTPConnectionTests {
         try await Task.sleep(for: .milliseconds(20))
         #expect(!c.isOpen)
     }
+
+    @Test("a streamed body the responder ignores is discarded, and the next request on the connection is answered")
+    func ignoredBodyIsDrained() async throws {
+        let c = try await InProcessConnection(responder: ResponderFunction { request in .text("saw \(request.target)") })
+        let size = 512 * 1024
+        try await c.send("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: \(size)\r\n\r\n")
+        #expect(try await c.readResponse()?.text == "saw /big")
+        let chunk = String(repeating: "q", count: 32 * 1024)
+        for _ in 0..<(size / chunk.utf8.count) { try await c.send(chunk) }
+        try await c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await c.readResponse()?.text == "saw /next")
+        #expect(c.isOpen)
+    }
 }
