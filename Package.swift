@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "httpserve", targets: ["httpserve"]),
         .executable(name: "line-chat", targets: ["line-chat"]),
         .executable(name: "hello", targets: ["hello"]),
+        .executable(name: "notes-service", targets: ["notes-service"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -76,6 +77,39 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/Hello",
+            swiftSettings: strict
+        ),
+        // Examples/EmbeddedRouter: a JSON service embedding the router, with its own tests.
+        .target(
+            name: "EmbeddedRouter",
+            dependencies: [
+                "HTTPChat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/EmbeddedRouter/Notes",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "notes-service",
+            dependencies: [
+                "EmbeddedRouter", "HTTPChat",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/EmbeddedRouter/Main",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EmbeddedRouterTests",
+            dependencies: [
+                "EmbeddedRouter", "HTTPChat", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/EmbeddedRouterTests",
             swiftSettings: strict
         ),
         .testTarget(

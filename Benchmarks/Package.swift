@@ -11,6 +11,14 @@ let package = Package(
     ],
     targets: [
         .executableTarget(
+            name: "nio-plaintext",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
             name: "framer-bench",
             dependencies: [
                 .product(name: "HTTPChat", package: "main"),

@@ -1,0 +1,25 @@
+// notes-service: the EmbeddedRouter example run as a swift-service-lifecycle service.
+//
+//     swift run notes-service [PORT]
+//     curl -X POST -H 'Content-Type: application/json' -d '{"title":"a","body":"b"}' localhost:8090/notes
+import EmbeddedRouter
+import HTTPChat
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 8090 : 8090
+let logger = Logger(label: "notes")
+let service = HTTPService(
+    configuration: ServerConfiguration(host: "127.0.0.1", port: port),
+    responder: try NotesService.router(store: NoteStore(), logger: logger).build(),
+    logger: logger
+) { server in
+    print("notes-service listening on http://127.0.0.1:\(server.port)/notes")
+    fflush(nil)
+}
+let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+try await group.run()

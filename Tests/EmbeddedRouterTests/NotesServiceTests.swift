@@ -1,0 +1,93 @@
+import EmbeddedRouter
+import HTTPChat
+import HTTPTypes
+import Logging
+import NIOCore
+import TestSupport
+import Testing
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+@Suite("EmbeddedRouter notes service")
+struct NotesServiceTests {
+    static func table() throws -> RouteTable {
+        try NotesService.router(store: NoteStore(), logger: Logger(label: "test")).build()
+    }
+
+    static func request(_ method: HTTPRequest.Method, _ target: String, json: String? = nil) -> Request {
+        var fields = HTTPFields()
+        if json != nil { fields[.contentType] = "application/json" }
+        return Request(method: method, target: target, headerFields: fields, body: json.map { RequestBody(string: $0) } ?? .empty)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ response: Response) async throws -> T {
+        try JSONDecoder().decode(type, from: Data(try await response.body.collect().readableBytesView))
+    }
+
+    @Test("create, read, list, replace and delete a note, in-process")
+    func crud() async throws {
+        let t = try Self.table()
+        let created = try await t.respond(to: Self.request(.post, "/notes", json: #"{"title":"t","body":"b"}"#))
+        #expect(created.status == .created)
+        #expect(created.headerFields[.location] == "/notes/1")
+        #expect(try await Self.decode(Note.self, created) == Note(id: 1, title: "t", body: "b"))
+        let got = try await t.respond(to: Self.request(.get, "/notes/1"))
+        #expect(try await Self.decode(Note.self, got) == Note(id: 1, title: "t", body: "b"))
+        let replaced = try await t.respond(to: Self.request(.put, "/notes/1", json: #"{"title":"t2","body":"b2"}"#))
+        #expect(try await Self.decode(Note.self, replaced) == Note(id: 1, title: "t2", body: "b2"))
+        _ = try await t.respond(to: Self.request(.post, "/notes", json: #"{"title":"second","body":""}"#))
+        let list = try await t.respond(to: Self.request(.get, "/notes"))
+        #expect(try await Self.decode([Note].self, list) == [Note(id: 1, title: "t2", body: "b2"), Note(id: 2, title: "second", body: "")])
+        let deleted = try await t.respond(to: Self.request(.delete, "/notes/1"))
+        #expect(deleted.status == .noContent)
+        await #expect(throws: HTTPError(.notFound, "no note 1")) { try await t.respond(to: Self.request(.get, "/notes/1")) }
+    }
+
+    @Test("bad input gets 400, 415, 404 and 405 with Allow")
+    func errors() async throws {
+        let t = try Self.table()
+        await #expect(throws: HTTPError.self) { try await t.respond(to: Self.request(.post, "/notes", json: "{")) }
+        do {
+            _ = try await t.respond(to: Self.request(.post, "/notes", json: "{"))
+        } catch let e as HTTPError { #expect(e.status == .badRequest) }
+        do {
+            _ = try await t.respond(to: Request(method: .post, target: "/notes", body: RequestBody(string: "x")))
+        } catch let e as HTTPError { #expect(e.status == .unsupportedMediaType) }
+        do {
+            _ = try await t.respond(to: Self.request(.get, "/notes/abc"))
+        } catch let e as HTTPError { #expect(e.status == .badRequest) }
+        do {
+            _ = try await t.respond(to: Self.request(.patch, "/notes/1"))
+            Issue.record("want 405")
+        } catch let e as HTTPError {
+            #expect(e.status == .methodNotAllowed)
+            #expect(e.headerFields[.allow] == "DELETE, GET, HEAD, PUT")
+        }
+    }
+
+    @Test("served live: a JSON round trip over a real socket with CORS headers")
+    func live() async throws {
+        let server = try await HTTPServer.start(
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0), responder: try Self.table()
+        )
+        let url = "http://127.0.0.1:\(server.port)"
+        let post = try await curl(["-s", "-i", "-X", "POST", "-H", "Content-Type: application/json", "-H", "Origin: https://x.example",
+                                   "--data", #"{"title":"live","body":"yes"}"#, "\(url)/notes"])
+        #expect(post.contains("HTTP/1.1 201 Created"))
+        #expect(post.lowercased().contains("access-control-allow-origin: *"))
+        let get = try await curl(["-s", "\(url)/notes/1"])
+        #expect(get.contains(#""title":"live""#))
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+}
+
+/// Runs curl and returns its output.
+func curl(_ arguments: [String]) async throws -> String {
+    try await Task.detached {
+        try runProcess("/usr/bin/curl", arguments)
+    }.value
+}

@@ -1,0 +1,151 @@
+import HTTPTypes
+import NIOCore
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+import Foundation
+import FoundationNetworking
+#else
+import Foundation
+#endif
+
+@testable import HTTPChat
+
+/// A router with the routes the live tests use.
+func liveRouter() throws -> RouteTable {
+    let router = Router()
+    router.get("/hello") { _ in .text("hello") }
+    router.post("/echo") { request in
+        let body = try await request.body.collect(upTo: 16 << 20)
+        return Response(headerFields: [.contentType: "application/octet-stream"], body: ResponseBody(bytes: body))
+    }
+    router.get("/slow") { _ in
+        try await Task.sleep(for: .milliseconds(400))
+        return .text("slow done")
+    }
+    router.get("/stream") { _ in
+        Response(body: .stream { writer in
+            for i in 0..<100 { try await writer.write("line \(i)\n") }
+        })
+    }
+    return try router.build()
+}
+
+func startLive() async throws -> HTTPServer {
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    configuration.threads = 2
+    return try await HTTPServer.start(configuration: configuration, responder: try liveRouter())
+}
+
+/// Runs curl with `arguments`, returning stdout and stderr merged.
+func curlOutput(_ arguments: [String]) async throws -> String {
+    try await Task.detached { try runProcess("/bin/sh", ["-c", "curl " + arguments.map { "'\($0)'" }.joined(separator: " ") + " 2>&1"]) }.value
+}
+
+@Suite("HTTP server live", .serialized)
+struct HTTPServerLiveTests {
+    @Test("curl reuses one connection for two requests (keep-alive)")
+    func curlKeepAlive() async throws {
+        let server = try await startLive()
+        let url = "http://127.0.0.1:\(server.port)/hello"
+        let out = try await curlOutput(["-sv", url, url])
+        #expect(out.components(separatedBy: "hello").count - 1 >= 2, "\(out)")
+        #expect(out.contains("Re-using existing connection") || out.contains("Reusing existing connection"), "\(out)")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
+    @Test("curl uploads a chunked body and a 100-continue body; both echo back byte for byte")
+    func curlUploads() async throws {
+        let server = try await startLive()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("httpchat-upload-\(UInt32.random(in: 0...UInt32.max))").path
+        let bytes = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let url = "http://127.0.0.1:\(server.port)/echo"
+        let chunked = try await curlOutput(["-s", "-H", "Transfer-Encoding: chunked", "--data-binary", "@\(path)", url, "-o", path + ".1", "-w", "%{http_code}"])
+        #expect(chunked == "200")
+        #expect(FileManager.default.contents(atPath: path + ".1") == Data(bytes))
+        let expect = try await curlOutput(["-sv", "-H", "Expect: 100-continue", "--data-binary", "@\(path)", url, "-o", path + ".2"])
+        #expect(expect.contains("HTTP/1.1 100 Continue"), "\(expect)")
+        #expect(FileManager.default.contents(atPath: path + ".2") == Data(bytes))
+        try? FileManager.default.removeItem(atPath: path + ".1")
+        try? FileManager.default.removeItem(atPath: path + ".2")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
+    @Test("URLSession GETs, POSTs and reads a chunked stream")
+    func urlSession() async throws {
+        let server = try await startLive()
+        let base = URL(string: "http://127.0.0.1:\(server.port)")!
+        let session = URLSession(configuration: .ephemeral)
+        let (hello, r1) = try await session.data(from: base.appendingPathComponent("hello"))
+        #expect((r1 as? HTTPURLResponse)?.statusCode == 200)
+        #expect(String(decoding: hello, as: UTF8.self) == "hello")
+        var post = URLRequest(url: base.appendingPathComponent("echo"))
+        post.httpMethod = "POST"
+        post.httpBody = Data("posted".utf8)
+        let (echoed, _) = try await session.data(for: post)
+        #expect(String(decoding: echoed, as: UTF8.self) == "posted")
+        let (streamed, _) = try await session.data(from: base.appendingPathComponent("stream"))
+        let lines = String(decoding: streamed, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 100)
+        #expect(lines.last == "line 99")
+        let (_, missing) = try await session.data(from: base.appendingPathComponent("missing"))
+        #expect((missing as? HTTPURLResponse)?.statusCode == 404)
+        session.invalidateAndCancel()
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
+    @Test("raw-socket pipelining: three requests in one write, three responses in order")
+    func rawPipelining() async throws {
+        let server = try await startLive()
+        let socket = try TestSocket(port: server.port)
+        try socket.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nokGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let all = String(decoding: try socket.readToEnd(), as: UTF8.self)
+        let slow = all.range(of: "slow done")
+        let ok = all.range(of: "\r\n\r\nok")
+        let hello = all.range(of: "\r\n\r\nhello")
+        #expect(slow != nil && ok != nil && hello != nil, "\(all)")
+        if let slow, let ok, let hello {
+            #expect(slow.lowerBound < ok.lowerBound && ok.lowerBound < hello.lowerBound, "\(all)")
+        }
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
+    @Test("graceful shutdown: the request in flight completes with Connection: close, idle ones close, new ones are refused")
+    func gracefulShutdown() async throws {
+        let server = try await startLive()
+        let port = server.port
+        let busy = try TestSocket(port: port)
+        let idle = try TestSocket(port: port)
+        try idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = try idle.readLine()
+        try busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
+        let answer = String(decoding: try busy.readToEnd(), as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer)")
+        #expect(answer.contains("Connection: close"), "\(answer)")
+        #expect(answer.hasSuffix("slow done"), "\(answer)")
+        _ = try idle.readToEnd()  // closed without waiting for the grace period
+        await shutdown.value
+        #expect(throws: (any Error).self) { try TestSocket(port: port) }
+    }
+
+    @Test("responses carry an IMF-fixdate Date field")
+    func dateField() async throws {
+        let server = try await startLive()
+        let socket = try TestSocket(port: server.port)
+        try socket.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        var date = ""
+        while true {
+            let line = try socket.readLine()
+            if line.isEmpty { break }
+            if line.hasPrefix("Date: ") { date = String(line.dropFirst(6)) }
+        }
+        let pattern = #/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/#
+        #expect(date.wholeMatch(of: pattern) != nil, "got \(date)")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+}

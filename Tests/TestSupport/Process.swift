@@ -1,0 +1,22 @@
+#if canImport(Foundation)
+import Foundation
+
+/// Runs a program to completion and returns its standard output (for live tests with real clients).
+///
+/// - Parameters:
+///   - path: the program.
+///   - arguments: its arguments.
+/// - Returns: what it printed.
+/// - Throws: when it cannot start.
+public func runProcess(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+#endif
