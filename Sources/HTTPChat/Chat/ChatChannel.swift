@@ -302,6 +302,9 @@ public final class ChatChannel {
                         context.write(NIOAny(IOData.fileRegion(region)), promise: nil)
                         needsFlush = true
                     }
+                case .notifying(let data, let promise):
+                    context.write(NIOAny(data), promise: promise)
+                    needsFlush = true
                 case .wait(let future):
                     waitingForProducer = true
                     future.hop(to: eventLoop).assumeIsolated().whenComplete { _ in

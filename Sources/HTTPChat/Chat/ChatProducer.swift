@@ -44,6 +44,9 @@ public enum ChatProducerOutput: Sendable {
     case bytes(ByteBuffer)
     /// A region of a file to write with `sendfile`. The file handle must stay open until the write is done.
     case fileRegion(FileRegion)
+    /// Bytes or a file region to write, with a promise completed when the write is done (or failed when the
+    /// connection closes first): how a producer learns it may release what the write uses.
+    case notifying(IOData, EventLoopPromise<Void>)
     /// Nothing yet: pull again once this future completes.
     case wait(EventLoopFuture<Void>)
     /// The producer is finished; the next queued item is sent.

@@ -29,16 +29,21 @@ public enum HTTPHeadParser {
     static let htab = UInt8(ascii: "\t")
     static let colon = UInt8(ascii: ":")
 
-    /// RFC 9110 §5.6.2 tchar.
-    static let isTokenByte: [Bool] = (0..<256).map { b in
-        switch UInt8(b) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return Array("!#$%&'*+-.^_`|~".utf8).contains(UInt8(b))
+    /// A lookup table: ASCII letters and digits, and the bytes of `extra`.
+    static func alphanumericTable(plus extra: String) -> [Bool] {
+        (0..<256).map { b in
+            switch UInt8(b) {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return true
+            default:
+                return extra.utf8.contains(UInt8(b))
+            }
         }
     }
+
+    /// RFC 9110 §5.6.2 tchar.
+    static let isTokenByte = alphanumericTable(plus: "!#$%&'*+-.^_`|~")
 
     /// A field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
     @inline(__always)
@@ -307,15 +312,7 @@ public enum HTTPHeadParser {
     }
 
     /// RFC 3986 unreserved and sub-delims.
-    static let isHostByte: [Bool] = (0..<256).map { b in
-        switch UInt8(b) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return Array("-._~!$&'()*+,;=".utf8).contains(UInt8(b))
-        }
-    }
+    static let isHostByte = alphanumericTable(plus: "-._~!$&'()*+,;=")
 
     @inline(__always)
     static func isUnreservedOrSubDelim(_ c: UInt8) -> Bool { isHostByte[Int(c)] }

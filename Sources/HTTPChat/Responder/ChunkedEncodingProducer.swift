@@ -33,6 +33,12 @@ public struct ChunkedEncodingProducer<Inner: ChatProducer>: ChatProducer {
             Self.writeChunkHeader(region.readableBytes, into: &header)
             pending = [.fileRegion(region), .bytes(context.allocator.buffer(staticString: "\r\n"))]
             return .bytes(header)
+        case .notifying(let data, let promise):
+            guard data.readableBytes > 0 else { return .notifying(data, promise) }
+            var header = context.allocator.buffer(capacity: 20)
+            Self.writeChunkHeader(data.readableBytes, into: &header)
+            pending = [.notifying(data, promise), .bytes(context.allocator.buffer(staticString: "\r\n"))]
+            return .bytes(header)
         case .wait(let future):
             return .wait(future)
         case .end:

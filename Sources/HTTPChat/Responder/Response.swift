@@ -153,7 +153,16 @@ public struct ResponseBody: Sendable {
                     try region.fileHandle.withUnsafeFileDescriptor { fd in
                         try out.writePositionalRead(fd: fd, offset: region.readerIndex, count: region.readableBytes)
                     }
-                case .wait(let future): try await future.get()
+                case .notifying(let data, let promise):
+                    switch data {
+                    case .byteBuffer(var b): out.writeBuffer(&b)
+                    case .fileRegion(let region):
+                        try region.fileHandle.withUnsafeFileDescriptor { fd in
+                            try out.writePositionalRead(fd: fd, offset: region.readerIndex, count: region.readableBytes)
+                        }
+                    }
+                    promise.succeed(())
+                case .wait(let future): try? await future.get()
                 case .end: return out
                 }
             }

@@ -180,30 +180,18 @@ public final class RouteGroup {
 
 // MARK: - Method shorthands
 
-extension RouteGroup {
-    /// A GET route (also serving HEAD).
-    public func get(_ p: String, _ h: @escaping @Sendable (Request) async throws -> Response) { on(.get, p, h) }
-    /// A GET route (also serving HEAD) that answers at once.
-    public func get(_ p: String, _ h: @escaping @Sendable (Request) throws -> Response) { on(.get, p, h) }
-    /// A POST route.
-    public func post(_ p: String, _ h: @escaping @Sendable (Request) async throws -> Response) { on(.post, p, h) }
-    /// A POST route that answers at once.
-    public func post(_ p: String, _ h: @escaping @Sendable (Request) throws -> Response) { on(.post, p, h) }
-    /// A PUT route.
-    public func put(_ p: String, _ h: @escaping @Sendable (Request) async throws -> Response) { on(.put, p, h) }
-    /// A PUT route that answers at once.
-    public func put(_ p: String, _ h: @escaping @Sendable (Request) throws -> Response) { on(.put, p, h) }
-    /// A PATCH route.
-    public func patch(_ p: String, _ h: @escaping @Sendable (Request) async throws -> Response) { on(.patch, p, h) }
-    /// A PATCH route that answers at once.
-    public func patch(_ p: String, _ h: @escaping @Sendable (Request) throws -> Response) { on(.patch, p, h) }
-    /// A DELETE route.
-    public func delete(_ p: String, _ h: @escaping @Sendable (Request) async throws -> Response) { on(.delete, p, h) }
-    /// A DELETE route that answers at once.
-    public func delete(_ p: String, _ h: @escaping @Sendable (Request) throws -> Response) { on(.delete, p, h) }
+/// Something routes can be added to: a ``Router`` or a ``RouteGroup``. The method shorthands live here once.
+public protocol RouteBuilder: AnyObject {
+    /// Adds a route whose handler may suspend.
+    func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: @escaping @Sendable (Request) async throws -> Response)
+    /// Adds a route whose handler answers at once.
+    func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: @escaping @Sendable (Request) throws -> Response)
 }
 
-extension Router {
+extension Router: RouteBuilder {}
+extension RouteGroup: RouteBuilder {}
+
+extension RouteBuilder {
     /// A GET route (also serving HEAD).
     public func get(_ p: String, _ h: @escaping @Sendable (Request) async throws -> Response) { on(.get, p, h) }
     /// A GET route (also serving HEAD) that answers at once.

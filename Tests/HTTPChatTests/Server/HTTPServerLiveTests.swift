@@ -148,4 +148,28 @@ struct HTTPServerLiveTests {
         #expect(date.wholeMatch(of: pattern) != nil, "got \(date)")
         await server.shutdown(gracePeriod: .seconds(1))
     }
+
+    @Test("a file-region body is sent with sendfile: whole and a sub-range arrive byte for byte")
+    func fileRegionBody() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("httpchat-file-\(UInt32.random(in: 0...UInt32.max))").path
+        let bytes = (0..<1_000_003).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let router = Router()
+        router.get("/whole") { _ in Response(body: try await .file(path: path)) }
+        router.get("/part") { _ in Response(body: try await .file(path: path, range: 10..<5_000)) }
+        router.get("/gone") { _ in Response(body: try await .file(path: path + ".missing")) }
+        let server = try await HTTPServer.start(configuration: .init(host: "127.0.0.1", port: 0), responder: try router.build())
+        let base = "http://127.0.0.1:\(server.port)"
+        _ = try await curlOutput(["-s", base + "/whole", "-o", path + ".w"])
+        #expect(FileManager.default.contents(atPath: path + ".w") == Data(bytes))
+        _ = try await curlOutput(["-s", base + "/part", "-o", path + ".p"])
+        #expect(FileManager.default.contents(atPath: path + ".p") == Data(bytes[10..<5_000]))
+        #expect(try await curlOutput(["-s", "-o", "/dev/null", "-w", "%{http_code}", base + "/gone"]) == "500")
+        let inProcess = try await ResponseBody.file(path: path, range: 0..<100).collect()
+        #expect(Array(inProcess.readableBytesView) == Array(bytes[0..<100]))
+        try? FileManager.default.removeItem(atPath: path + ".w")
+        try? FileManager.default.removeItem(atPath: path + ".p")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
 }
