@@ -1,0 +1,126 @@
+import Dispatch
+import HTTPTypes
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Middleware that writes one line per request in the Combined Log Format (Apache's and nginx's default):
+/// `host - - [day/Mon/year:HH:MM:SS +0000] "METHOD target HTTP/1.1" status bytes "referer" "user-agent"`.
+/// Lines are written on a serial queue, never on an event loop.
+public struct AccessLog: HTTPMiddleware {
+    private let sink: AccessLogSink
+
+    /// Logs to standard output.
+    public static var standardOutput: AccessLog { AccessLog(sink: AccessLogSink(fd: STDOUT_FILENO, owned: false)) }
+
+    /// Logs to a file, appending (created if missing).
+    ///
+    /// - Parameter path: the log file.
+    /// - Returns: the middleware.
+    /// - Throws: ``AccessLogError`` when the file cannot be opened.
+    public static func file(_ path: String) throws -> AccessLog {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw AccessLogError.cannotOpen(path, errno: errno) }
+        return AccessLog(sink: AccessLogSink(fd: fd, owned: true))
+    }
+
+    private init(sink: AccessLogSink) {
+        self.sink = sink
+    }
+
+    /// Runs the chain and logs the outcome (errors as the status they become).
+    public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
+        let time = time(nil)
+        do {
+            let response = try await next.respond(to: request)
+            sink.write(Self.line(request, status: response.status.code, bytes: response.body.length, time: time))
+            return response
+        } catch let error as HTTPError {
+            sink.write(Self.line(request, status: error.status.code, bytes: nil, time: time))
+            throw error
+        } catch {
+            sink.write(Self.line(request, status: 500, bytes: nil, time: time))
+            throw error
+        }
+    }
+
+    /// One Combined Log Format line (with the newline).
+    static func line(_ request: Request, status: Int, bytes: Int?, time: Int) -> String {
+        let host = request.remoteAddress?.ipAddress ?? "-"
+        let sent = request.method == .head ? "0" : bytes.map(String.init) ?? "-"
+        func quoted(_ s: String?) -> String {
+            guard let s else { return "\"-\"" }
+            return "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"") + "\""
+        }
+        let requestLine = "\(request.method.rawValue) \(request.target) \(request.version)"
+        return "\(host) - - [\(clfDate(time))] \(quoted(requestLine)) \(status) \(sent) "
+            + "\(quoted(request.headerFields[.referer])) \(quoted(request.headerFields[.userAgent]))\n"
+    }
+
+    static func clfDate(_ seconds: Int) -> String {
+        var t = time_t(seconds)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(two(tm.tm_mday))/\(months[Int(tm.tm_mon)])/\(tm.tm_year + 1900):\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"
+    }
+}
+
+/// Why an access log could not be opened.
+public enum AccessLogError: Error, CustomStringConvertible {
+    /// The file could not be opened for appending.
+    case cannotOpen(String, errno: Int32)
+
+    /// A message for people.
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let code): return "cannot open access log \(path): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// Writes lines to a descriptor on a serial queue.
+final class AccessLogSink: Sendable {
+    private let fd: Int32
+    private let owned: Bool
+    private let queue = DispatchQueue(label: "httpchat.access-log")
+
+    init(fd: Int32, owned: Bool) {
+        self.fd = fd
+        self.owned = owned
+    }
+
+    deinit {
+        if owned { close(fd) }
+    }
+
+    func write(_ line: String) {
+        queue.async { [fd] in
+            var bytes = Array(line.utf8)
+            var at = 0
+            while at < bytes.count {
+                let n = bytes.withUnsafeMutableBytes { systemWrite(fd, $0.baseAddress! + at, $0.count - at) }
+                if n <= 0 { break }
+                at += n
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif
+
+extension String {
+    func replacingOccurrences(_ target: Character, _ replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}

@@ -1,0 +1,150 @@
+// httpserve: serve a folder over HTTP. Thin on purpose: parse flags, build a configuration, run.
+import ArgumentParser
+import HTTPChat
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct HTTPServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "httpserve",
+        abstract: "Serve a folder over HTTP/1.1: ranges, conditional requests, gzip, listings, sendfile.",
+        discussion: """
+            ROOT defaults to ./public when it exists, else the current folder. The first line printed is
+            "Serving ROOT at http://HOST:PORT/"; with --port 0 it tells the port picked.
+
+            Examples:
+              httpserve                              serve ./public on http://127.0.0.1:8000/
+              httpserve ~/site --port 0              pick a free port
+              httpserve dist --spa index.html        client-side routing: unknown paths get index.html
+              httpserve . --host 0.0.0.0 --cors      share the current folder on the network, with CORS
+              httpserve . --access-log - --no-gzip   log requests to stdout, send files uncompressed
+            """,
+        version: HTTPChatVersion.string
+    )
+
+    @Argument(help: "The folder to serve.")
+    var root: String?
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free one).")
+    var port = 8000
+
+    @Option(help: "Event loop threads (default: one per core).")
+    var threads: Int?
+
+    @Flag(help: "Never compress responses.")
+    var noGzip = false
+
+    @Flag(help: "Answer 404 for folders without index.html instead of listing them.")
+    var noListing = false
+
+    @Flag(help: "Serve names starting with a dot.")
+    var hidden = false
+
+    @Flag(help: "Follow symlinks that lead outside ROOT.")
+    var followSymlinks = false
+
+    @Option(help: ArgumentHelp("Answer unknown paths that accept HTML with this file (relative to ROOT).", valueName: "file"))
+    var spa: String?
+
+    @Flag(help: "Allow cross-origin requests from any origin (CORS).")
+    var cors = false
+
+    @Option(help: ArgumentHelp("A Cache-Control value for files.", valueName: "value"))
+    var cacheControl: String?
+
+    @Flag(help: "Send Cache-Control: no-cache (clients revalidate every time).")
+    var noCache = false
+
+    @Option(help: ArgumentHelp("Write a Combined Log Format access log to PATH, or - for stdout.", valueName: "path"))
+    var accessLog: String?
+
+    @Flag(help: "Print nothing but errors (no start-up line).")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
+    var maxBody: Int?
+
+    @Option(help: ArgumentHelp("Seconds a client may take to send a request head.", valueName: "seconds"))
+    var headerTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection stays open.", valueName: "seconds"))
+    var idleTimeout: Double = 60
+
+    /// The folder actually served.
+    var resolvedRoot: String {
+        if let root { return root }
+        var st = stat()
+        return stat("public", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR ? "public" : "."
+    }
+
+    func validate() throws {
+        var st = stat()
+        guard stat(resolvedRoot, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw ValidationError("ROOT '\(resolvedRoot)' is not a folder")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let maxBody, maxBody < 0 { throw ValidationError("--max-body must not be negative") }
+        guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
+        if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
+            throw ValidationError("--spa file '\(spa)' is not in ROOT")
+        }
+    }
+
+    mutating func run() async throws {
+        let level: Logger.Level = quiet ? .error : .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "httpserve")
+
+        var options = FileServerOptions()
+        options.gzip = !noGzip
+        options.listing = !noListing
+        options.hidden = hidden
+        options.followSymlinks = followSymlinks
+        options.spaFallback = spa
+        options.cacheControl = noCache ? "no-cache" : cacheControl
+        let files = try FileServer(root: resolvedRoot, options: options)
+
+        var middleware: [any HTTPMiddleware] = []
+        if let accessLog { middleware.append(accessLog == "-" ? .standardOutput : try AccessLog.file(accessLog)) }
+        if cors { middleware.append(CORS()) }
+
+        var configuration = ServerConfiguration(host: host, port: port)
+        if let threads { configuration.threads = threads }
+        if let maxBody { configuration.limits.maxBodyBytes = maxBody }
+        configuration.limits.headerReadTimeout = .nanoseconds(Int64(headerTimeout * 1e9))
+        configuration.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+
+        let quiet = self.quiet
+        let root = files.root
+        let host = self.host
+        let service = HTTPService(
+            configuration: configuration, responder: files.wrapped(in: middleware), gracePeriodSeconds: 10, logger: logger
+        ) { server in
+            if !quiet {
+                print("Serving \(root) at http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)/")
+                fflush(nil)
+            }
+        }
+        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+extension HTTPMiddleware where Self == AccessLog {
+    static var standardOutput: AccessLog { AccessLog.standardOutput }
+}
