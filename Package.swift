@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "HTTPChatTests",
             dependencies: [
-                "HTTPChat", "TestSupport",
+                "HTTPChat", "TestSupport", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

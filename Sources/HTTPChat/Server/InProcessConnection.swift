@@ -37,6 +37,7 @@ public final class InProcessConnection: Sendable {
         try await channel.testingEventLoop.executeInContext { [chat] in
             let connection = HTTPConnection(context: context)
             let chatChannel = ChatChannel(protocol: connection, configuration: chat, channel: channel)
+            try channel.pipeline.syncOperations.addHandler(FileRegionCopier())
             try channel.pipeline.syncOperations.addHandler(ChatChannelHandler(chat: chatChannel))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000))
@@ -103,9 +104,31 @@ public final class InProcessConnection: Sendable {
         // Work the loop queued for itself (a handler task started on it) runs only when the loop is run.
         await channel.testingEventLoop.run()
         while let data = try await channel.readOutbound(as: IOData.self) {
-            if case .byteBuffer(var bytes) = data {
-                _ = reader.withLock { $0.buffer.writeBuffer(&bytes) }
+            guard case .byteBuffer(var bytes) = data else { continue }  // regions were copied at write time
+            _ = reader.withLock { $0.buffer.writeBuffer(&bytes) }
+        }
+    }
+}
+
+/// Turns file-region writes into the bytes `sendfile` would send, at the moment of the write (a producer may
+/// close its file as soon as the write is done, as on a real socket).
+final class FileRegionCopier: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .fileRegion(let region) = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        do {
+            var bytes = ByteBuffer()
+            try region.fileHandle.withUnsafeFileDescriptor { fd in
+                try bytes.writePositionalRead(fd: fd, offset: region.readerIndex, count: region.readableBytes)
             }
+            context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+        } catch {
+            promise?.fail(error)
         }
     }
 }
