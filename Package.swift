@@ -133,6 +133,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "HTTPServeTests",
+            dependencies: ["TestSupport"],
+            path: "Tests/HTTPServeTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "LineChatTests",
             dependencies: [
                 "LineChat", "HTTPChat", "TestSupport",

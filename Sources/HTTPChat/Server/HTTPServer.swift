@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOConcurrencyHelpers
 
 /// An HTTP/1.1 server: a ``ChatListener`` whose connections speak HTTP to a responder.
 ///
@@ -15,6 +16,9 @@ import NIOPosix
 public final class HTTPServer: Sendable {
     private let listener: ChatListener
     private let ownedGroup: MultiThreadedEventLoopGroup?
+    /// The one shutdown, shared by every caller. Later callers await it through Swift concurrency: once the
+    /// server's own loops are gone, a NIO future callback would never run.
+    private let shutdownTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     /// The bound address.
     public var localAddress: SocketAddress { listener.localAddress }
@@ -23,9 +27,13 @@ public final class HTTPServer: Sendable {
     /// Open connections.
     public var connectionCount: Int { listener.connectionCount }
 
+    private let closed = AsyncLatch()
+
     private init(listener: ChatListener, ownedGroup: MultiThreadedEventLoopGroup?) {
         self.listener = listener
         self.ownedGroup = ownedGroup
+        let closed = self.closed
+        listener.onClose.whenComplete { _ in closed.open() }  // registered while the loops are alive
     }
 
     /// Binds and starts serving.
@@ -71,14 +79,49 @@ public final class HTTPServer: Sendable {
     ///
     /// - Parameter gracePeriod: how long requests in flight may take.
     public func shutdown(gracePeriod: TimeAmount = .seconds(10)) async {
-        await listener.shutdown(gracePeriod: gracePeriod)
-        try? await ownedGroup?.shutdownGracefully()
+        let task = shutdownTask.withLockedValue { task -> Task<Void, Never> in
+            if let task { return task }
+            let listener = self.listener
+            let group = self.ownedGroup
+            let made = Task {
+                await listener.shutdown(gracePeriod: gracePeriod)
+                try? await group?.shutdownGracefully()
+            }
+            task = made
+            return made
+        }
+        await task.value
     }
 
     /// Returns when the listening socket has closed (after ``shutdown(gracePeriod:)``).
     ///
-    /// - Throws: the listener's close error, if any.
+    /// - Throws: nothing today; kept throwing so a future close error can be reported.
     public func waitUntilClosed() async throws {
-        try await listener.onClose.get()
+        await closed.wait()
+    }
+}
+
+/// A one-way gate for Swift concurrency: `wait()` returns once `open()` has been called, before or after.
+final class AsyncLatch: Sendable {
+    private let state = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLockedValue { s -> Bool in
+                if s.open { return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
     }
 }

@@ -54,6 +54,6 @@ public struct HTTPService: Service {
         } onCancelOrGracefulShutdown: {
             Task { await server.shutdown(gracePeriod: .seconds(grace)) }
         }
-        await server.shutdown(gracePeriod: .seconds(grace))
+        await server.shutdown(gracePeriod: .seconds(grace))  // joins the shutdown already running, if any
     }
 }

@@ -1,0 +1,205 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The httpserve binary built beside this test bundle.
+let httpserveBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    .deletingLastPathComponent().appendingPathComponent("httpserve").path
+
+/// A running httpserve process.
+final class Serve {
+    let process = Process()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    private(set) var firstLine = ""
+    private(set) var port = 0
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: httpserveBinary)
+        process.arguments = arguments
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        var buffer = Data()
+        let deadline = Date().addingTimeInterval(10)
+        while !buffer.contains(UInt8(ascii: "\n")) && Date() < deadline && process.isRunning {
+            buffer += stdout.fileHandleForReading.availableData
+        }
+        firstLine = String(decoding: buffer.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        if let match = firstLine.firstMatch(of: /127\.0\.0\.1:(\d+)\//) { port = Int(match.1)! }
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Sends a signal and waits (up to `seconds`) for the exit status.
+    func stop(_ signal: Int32 = SIGTERM, seconds: Double = 15) async -> Int32? {
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            process.terminate()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+/// Runs httpserve to completion (for argument errors), returning status and stderr.
+func runToEnd(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await Task.detached {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: httpserveBinary)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }.value
+}
+
+func sh(_ command: String) async throws -> String {
+    try await Task.detached { try runProcess("/bin/sh", ["-c", command + " 2>&1"]) }.value
+}
+
+/// A temporary folder to serve.
+final class Folder {
+    let path: String
+    let text = String(repeating: "httpserve serves folders. ", count: 400)
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("httpserve-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path + "/sub", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: path + "/page.txt", contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path + "/.env", contents: Data("SECRET=1".utf8))
+        _ = FileManager.default.createFile(atPath: path + "/sub/a.txt", contents: Data("a".utf8))
+        _ = FileManager.default.createFile(atPath: path + "/index.html", contents: Data("<p>spa</p>".utf8))
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite("httpserve CLI", .serialized)
+struct HTTPServeTests {
+    @Test("prints one start-up line with the real port, then serves; SIGTERM exits 0")
+    func startsAndStops() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0"])
+        let real = URL(fileURLWithPath: folder.path).resolvingSymlinksInPath().path
+        #expect(serve.firstLine == "Serving \(real) at http://127.0.0.1:\(serve.port)/", "got \(serve.firstLine)")
+        #expect(serve.port > 0)
+        #expect(try await sh("curl -s \(serve.base)/sub/a.txt") == "a")
+        #expect(await serve.stop(SIGTERM) == 0)
+    }
+
+    @Test("SIGINT shuts down gracefully too")
+    func sigint() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0"])
+        #expect(serve.port > 0)
+        #expect(await serve.stop(SIGINT) == 0)
+    }
+
+    @Test("curl --compressed, -r and -z get gzip, a range, and 304")
+    func curlFeatures() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0"])
+        let url = serve.base + "/page.txt"
+        let headers = try await sh("curl -s --compressed -D - -o /tmp/httpserve-page.out \(url)")
+        #expect(headers.lowercased().contains("content-encoding: gzip"), "\(headers)")
+        #expect(FileManager.default.contents(atPath: "/tmp/httpserve-page.out") == Data(folder.text.utf8))
+        #expect(try await sh("curl -s -r 5-13 \(url)") == String(folder.text.utf8.dropFirst(5).prefix(9))!)
+        #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' -z 'Fri, 01 Jan 2100 00:00:00 GMT' \(url)") == "304")
+        #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' -z 'Sat, 01 Jan 2000 00:00:00 GMT' \(url)") == "200")
+        let multi = try await sh("curl -s -D - -o /dev/null -r 0-1,100-101 \(url)")
+        #expect(multi.contains("multipart/byteranges"), "\(multi)")
+        try? FileManager.default.removeItem(atPath: "/tmp/httpserve-page.out")
+        #expect(await serve.stop() == 0, "httpserve must exit 0 on SIGTERM")
+    }
+
+    @Test("Python http.client: conditional GET with the ETag is 304; a Range is 206")
+    func pythonClient() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0"])
+        let script = """
+            import http.client
+            c = http.client.HTTPConnection('127.0.0.1', \(serve.port))
+            c.request('GET', '/page.txt'); r = c.getresponse(); body = r.read(); etag = r.getheader('ETag')
+            c.request('GET', '/page.txt', headers={'If-None-Match': etag}); r2 = c.getresponse(); r2.read()
+            c.request('GET', '/page.txt', headers={'Range': 'bytes=-4'}); r3 = c.getresponse(); tail = r3.read()
+            print(r.status, len(body), r2.status, r3.status, tail.decode())
+            """
+        let out = try await sh("python3 -c \"\(script)\"")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == "200 \(folder.text.utf8.count) 304 206 rs.", "\(out)")
+        #expect(await serve.stop() == 0, "httpserve must exit 0 on SIGTERM")
+    }
+
+    @Test("URLSession reads a listing as JSON and a file")
+    func urlSession() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0"])
+        var request = URLRequest(url: URL(string: serve.base + "/sub/")!)
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        let session = URLSession(configuration: .ephemeral)
+        let (data, _) = try await session.data(for: request)
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        #expect((json?["entries"] as? [[String: Any]])?.first?["name"] as? String == "a.txt")
+        let (file, _) = try await session.data(from: URL(string: serve.base + "/page.txt")!)
+        #expect(file == Data(folder.text.utf8))
+        session.invalidateAndCancel()
+        #expect(await serve.stop() == 0, "httpserve must exit 0 on SIGTERM")
+    }
+
+    @Test("flags: --no-listing, --hidden, --cors, --cache-control, --spa, --access-log")
+    func flags() async throws {
+        let folder = try Folder()
+        let log = folder.path + "/../httpserve-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let serve = try Serve([folder.path, "--port", "0", "--no-listing", "--hidden", "--cors", "--cache-control", "max-age=60",
+                               "--spa", "index.html", "--access-log", log])
+        let b = serve.base
+        // No listing: a folder without index.html is not found (for clients that do not take the SPA page).
+        #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/json' \(b)/sub/") == "404")
+        #expect(try await sh("curl -s \(b)/.env") == "SECRET=1")
+        let headers = try await sh("curl -s -D - -o /dev/null -H 'Origin: https://x.example' \(b)/page.txt").lowercased()
+        #expect(headers.contains("access-control-allow-origin: *"))
+        #expect(headers.contains("cache-control: max-age=60"))
+        #expect(try await sh("curl -s -H 'Accept: text/html' \(b)/some/client/route") == "<p>spa</p>")
+        #expect(await serve.stop() == 0, "httpserve must exit 0 on SIGTERM")
+        let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let clf = /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/page\.txt HTTP\/1\.1" 200 \d+ "-" "curl\/[^"]+"$/
+        #expect(lines.split(separator: "\n").contains { $0.wholeMatch(of: clf) != nil }, "\(lines)")
+    }
+
+    @Test("bad flags and a missing ROOT fail with a clear message and no stack trace", arguments: [
+        (["/definitely/not/here"], "is not a folder"),
+        (["--port", "70000"], "--port must be 0 to 65535"),
+        (["--threads", "0"], "--threads must be at least 1"),
+        (["--bogus"], "Unknown option '--bogus'"),
+        (["--cache-control", "x", "--no-cache"], "cannot be combined"),
+        (["--port", "abc"], "--port"),
+    ])
+    func badInput(_ arguments: [String], _ message: String) async throws {
+        let result = try await runToEnd(arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack dump"))
+    }
+
+    @Test("--version and --help")
+    func versionAndHelp() async throws {
+        let version = try await runToEnd(["--version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+        let help = try await runToEnd(["--help"])
+        #expect(help.stdout.contains("Examples:"))
+        #expect(help.stdout.contains("--follow-symlinks"))
+    }
+}
