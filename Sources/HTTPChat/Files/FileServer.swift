@@ -1,5 +1,5 @@
 import HTTPTypes
-import NIOCore
+public import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
@@ -30,6 +30,15 @@ public struct FileServerOptions: Sendable {
     public var notFoundPage = true
     /// More ranges than this in one Range header is ignored as abuse (default 16).
     public var maxRanges = 16
+    /// How long what a path resolves to (its `stat`, an open descriptor, a small file's bytes) is reused
+    /// before it is checked again: nginx's `open_file_cache_valid`. A file changed on disk is served anew
+    /// after at most this long. Zero turns the cache off. Default 1 s.
+    public var cacheValidity: TimeAmount = .seconds(1)
+    /// The most paths cached (default 1024).
+    public var cacheEntries = 1024
+    /// Files up to this size are kept in memory while cached and sent without touching the disk
+    /// (default 32 KiB; with ``cacheEntries`` this bounds the cache to 32 MiB plus gzip forms).
+    public var smallFileMemoryLimit = 32 * 1024
 
     /// The defaults.
     public init() {}
@@ -37,7 +46,9 @@ public struct FileServerOptions: Sendable {
 
 /// Serves files under a root folder: safe paths, content types, validators and conditional requests, byte
 /// ranges, directory listings, gzip (precompressed `NAME.gz` when present, else on the fly), sendfile for
-/// everything sent uncompressed. No file I/O happens on an event loop.
+/// everything sent uncompressed. No file I/O happens on an event loop: what paths resolve to is cached
+/// (``FileServerOptions/cacheValidity``), a request whose lookups are all cached is answered on the event
+/// loop at once, and the others resolve on NIO's thread pool.
 ///
 /// ```swift
 /// let files = try FileServer(root: "./public")
@@ -46,13 +57,14 @@ public struct FileServerOptions: Sendable {
 /// let assets = try FileServer(root: "./assets", mountPath: "/assets")
 /// router.get("/assets/**") { try await assets.respond(to: $0) }
 /// ```
-public struct FileServer: HTTPResponder {
+public struct FileServer: ImmediateHTTPResponder {
     /// The root's real path.
     public let root: String
     /// The URL path the root is served at (`/` by default).
     public let mountPath: String
     /// The options.
     public let options: FileServerOptions
+    private let cache: OpenFileCache
 
     /// Creates a file server.
     ///
@@ -69,13 +81,28 @@ public struct FileServer: HTTPResponder {
         self.root = real
         self.mountPath = mountPath.hasSuffix("/") ? String(mountPath.dropLast()) : mountPath
         self.options = options
+        self.cache = OpenFileCache(root: real, options: options)
     }
 
-    /// What a path turned out to be, found on the thread pool.
-    enum Found {
-        case file(NIOFileHandle, FileInfo, path: String)
-        case directory(path: String)
-        case missing
+    /// One step of building an answer: done, or a path that must be resolved (or a folder listed) first.
+    enum Step {
+        case done(Response)
+        case needs(String)
+        case listing(String)
+    }
+
+    /// Finds a path: returns it (a file retained for the caller) or nil when it is not known yet.
+    typealias Lookup = (String) -> CachedLookup?
+
+    /// Answers from the cache on the event loop, when every lookup the request needs is cached.
+    ///
+    /// - Parameter request: the request.
+    /// - Returns: the response, or nil to resolve on the thread pool through ``respond(to:)``.
+    /// - Throws: ``HTTPError`` 400, 404, 405.
+    public func respondImmediately(to request: Request) throws -> Response? {
+        let now = NIODeadline.now()
+        if case .done(let response) = try build(request, lookup: { cache.cached($0, now: now) }) { return response }
+        return nil
     }
 
     /// Answers GET and HEAD for files under the root.
@@ -84,61 +111,74 @@ public struct FileServer: HTTPResponder {
     /// - Returns: 200, 206, 301, 304, 404 (or `404.html`), 405, 412 or 416 as the request calls for.
     /// - Throws: ``HTTPError`` 400 for hostile paths, 404, 405.
     public func respond(to request: Request) async throws -> Response {
+        var resolved: [String: CachedLookup] = [:]  // each file here holds one retain, released at the end
+        defer { for case .file(let f) in resolved.values { f.release() } }
+        let lookup: Lookup = { path in
+            if let known = resolved[path] {
+                if case .file(let f) = known { f.retain() }
+                return known
+            }
+            return cache.cached(path)
+        }
+        for _ in 0..<8 {  // a request needs at most a few lookups (file, index, .gz, SPA, 404 page)
+            switch try build(request, lookup: lookup) {
+            case .done(let response):
+                return response
+            case .needs(let path):
+                resolved[path] = try await cache.resolve(path)
+            case .listing(let path):
+                let entries = try await DirectoryListing.read(path, root: root, options: options)
+                return DirectoryListing.response(entries, path: String(request.rawPath), request: request)
+            }
+        }
+        throw HTTPError(.internalServerError)
+    }
+
+    // MARK: - Building the answer
+
+    private func build(_ request: Request, lookup: Lookup) throws -> Step {
         guard request.method == .get || request.method == .head else {
             throw HTTPError(.methodNotAllowed, headerFields: [.allow: "GET, HEAD"])
         }
         let rawPath = request.rawPath
-        guard rawPath.hasPrefix(mountPath) else { return try await notFound(request) }
+        guard rawPath.hasPrefix(mountPath) else { return try notFound(request, lookup) }
         let segments: [String]
         do {
             segments = try PathResolution.segments(rawPath.dropFirst(mountPath.count), hidden: options.hidden)
         } catch .badRequest {
             throw HTTPError(.badRequest, "bad path")
         } catch {
-            return try await notFound(request)
+            return try notFound(request, lookup)
         }
         let candidate = segments.isEmpty ? root : root + "/" + segments.joined(separator: "/")
-        switch try await find(candidate) {
+        guard let found = lookup(candidate) else { return .needs(candidate) }
+        switch found {
         case .missing:
-            return try await notFound(request)
+            return try notFound(request, lookup)
         case .directory(let path):
             guard rawPath.hasSuffix("/") else {
                 var location = String(rawPath) + "/"
                 if let query = request.rawQuery { location += "?" + query }
-                return Response(status: .movedPermanently, headerFields: [.location: location], body: .init(string: "Moved to \(location)\n"))
+                return .done(Response(status: .movedPermanently, headerFields: [.location: location], body: .init(string: "Moved to \(location)\n")))
             }
-            if case .file(let handle, let info, let index) = try await find(path + "/index.html") {
-                return try await serveFile(handle, info, path: index, request: request)
-            }
-            guard options.listing else { return try await notFound(request) }
-            let entries = try await DirectoryListing.read(path, root: root, options: options)
-            return DirectoryListing.response(entries, path: String(rawPath), request: request)
-        case .file(let handle, let info, let path):
+            let indexPath = path + "/index.html"
+            guard let index = lookup(indexPath) else { return .needs(indexPath) }
+            if case .file(let f) = index { return serve(f, request: request, lookup: lookup) }
+            guard options.listing else { return try notFound(request, lookup) }
+            return .listing(path)
+        case .file(let f):
             guard !rawPath.hasSuffix("/") || segments.isEmpty else {  // `/file.txt/` names no file
-                try? handle.close()
-                return try await notFound(request)
+                f.release()
+                return try notFound(request, lookup)
             }
-            return try await serveFile(handle, info, path: path, request: request)
+            return serve(f, request: request, lookup: lookup)
         }
     }
 
-    // MARK: - Files
-
-    private func find(_ candidate: String) async throws -> Found {
-        let root = self.root
-        let follow = options.followSymlinks
-        return try await NIOThreadPool.singleton.runIfActive { () -> Found in
-            guard let real = PathResolution.realPath(candidate, root: root, followSymlinks: follow),
-                let info = PathResolution.info(real)
-            else { return .missing }
-            if info.isDirectory { return .directory(path: real) }
-            guard info.isRegularFile, let handle = try? NIOFileHandle(_deprecatedPath: real) else { return .missing }
-            return .file(handle, info, path: real)
-        }
-    }
-
-    private func serveFile(_ handle: NIOFileHandle, _ info: FileInfo, path: String, request: Request) async throws -> Response {
-        let type = MediaTypes.type(forName: path)
+    /// Answers with a file; takes over the caller's hold on it.
+    private func serve(_ f: SharedFile, request: Request, lookup: Lookup) -> Step {
+        let info = f.info
+        let type = MediaTypes.type(forName: f.path)
         let compressible = options.gzip && MediaTypes.isCompressible(type) && info.size >= options.gzipMinimumSize
         let rangeRequested = request.method == .get && request.headerFields[.range] != nil
         var fields = HTTPFields()
@@ -150,26 +190,65 @@ public struct FileServer: HTTPResponder {
         // Choose the representation first: its validators are the ones conditions are checked against.
         // Never compress a Range answer (the ranges refer to the identity bytes).
         if compressible && !rangeRequested && ContentNegotiation.acceptsGzip(request.headerFields) {
-            if case .file(let gz, let gzInfo, _) = try await find(path + ".gz") {
-                try? handle.close()
-                var gzFields = fields
-                gzFields[.contentEncoding] = "gzip"
-                return respond(gzInfo.validators.variant("gz"), fields: gzFields, request: request, handle: gz,
-                               size: gzInfo.size, allowRanges: false) { FilePartsProducer(handle: gz, parts: [.file(0..<gzInfo.size)]) }
+            let gzPath = f.path + ".gz"
+            guard let precompressed = lookup(gzPath) else {
+                f.release()
+                return .needs(gzPath)
             }
-            var gzFields = fields
-            gzFields[.contentEncoding] = "gzip"
+            fields[.contentEncoding] = "gzip"
+            if case .file(let gz) = precompressed {
+                f.release()
+                return .done(respond(gz, gz.info.validators.variant("gz"), fields: fields, request: request, allowRanges: false))
+            }
             let weak = Validators(etag: "W/" + info.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
-            return respondCompressed(weak, fields: gzFields, request: request, handle: handle, size: info.size)
+            if let gzipped = f.gzipped(level: options.gzipLevel) {  // small: compressed once, kept
+                f.release()
+                return .done(respond(bytes: gzipped, weak, fields: fields, request: request, allowRanges: false))
+            }
+            return .done(respondStreamingGzip(f, weak, fields: fields, request: request))
         }
-        return respond(info.validators, fields: fields, request: request, handle: handle, size: info.size, allowRanges: true) {
-            FilePartsProducer(handle: handle, parts: [.file(0..<info.size)])
-        }
+        return .done(respond(f, info.validators, fields: fields, request: request, allowRanges: true))
     }
 
+    /// Answers with a cached file's bytes or descriptor; takes over the caller's hold.
+    private func respond(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool) -> Response {
+        if let contents = f.contents {
+            f.release()
+            return respond(bytes: contents, validators, fields: fields, request: request, allowRanges: allowRanges)
+        }
+        return respond(
+            size: f.info.size, validators, fields: fields, request: request, allowRanges: allowRanges,
+            body: { parts, length in ResponseBody(producer: FilePartsProducer(owner: .shared(f), parts: parts), length: length) },
+            discard: { f.release() }
+        )
+    }
+
+    private func respond(bytes: ByteBuffer, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool) -> Response {
+        respond(
+            size: bytes.readableBytes, validators, fields: fields, request: request, allowRanges: allowRanges,
+            body: { parts, length in
+                var out = ByteBuffer()
+                out.reserveCapacity(length)
+                for part in parts {
+                    switch part {
+                    case .bytes(var b): out.writeBuffer(&b)
+                    case .file(let r):
+                        if parts.count == 1 { return ResponseBody(bytes: bytes.getSlice(at: bytes.readerIndex + r.lowerBound, length: r.count)!) }
+                        var slice = bytes.getSlice(at: bytes.readerIndex + r.lowerBound, length: r.count)!
+                        out.writeBuffer(&slice)
+                    }
+                }
+                return ResponseBody(bytes: out)
+            },
+            discard: {}
+        )
+    }
+
+    /// Validators, conditions and ranges for a representation of `size` bytes; `body` makes the body from
+    /// parts (file ranges and literal bytes); `discard` lets go of the file when no body is sent.
     private func respond(
-        _ validators: Validators, fields: HTTPFields, request: Request, handle: NIOFileHandle, size: Int,
-        allowRanges: Bool, whole: () -> FilePartsProducer
+        size: Int, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool,
+        body: ([FilePartsProducer.Part], Int) -> ResponseBody, discard: () -> Void
     ) -> Response {
         var fields = fields
         fields[.eTag] = validators.etag
@@ -177,10 +256,10 @@ public struct FileServer: HTTPResponder {
         let condition = validators.evaluate(request.headerFields, method: request.method)
         switch condition {
         case .notModified:
-            try? handle.close()
+            discard()
             return Response(status: .notModified, headerFields: fields)
         case .failed:
-            try? handle.close()
+            discard()
             return Response(status: .preconditionFailed, headerFields: fields)
         case .proceed, .proceedIgnoringRange:
             break
@@ -188,16 +267,15 @@ public struct FileServer: HTTPResponder {
         let rangeHeader = condition == .proceed && allowRanges && request.method == .get ? request.headerFields[.range] : nil
         switch ByteRanges.resolve(rangeHeader, length: size, maxRanges: options.maxRanges) {
         case .whole:
-            return Response(headerFields: fields, body: ResponseBody(producer: whole(), length: size))
+            return Response(headerFields: fields, body: body([.file(0..<size)], size))
         case .unsatisfiable:
-            try? handle.close()
+            discard()
             fields[.contentRange] = "bytes */\(size)"
             return Response(status: .rangeNotSatisfiable, headerFields: fields)
         case .ranges(let ranges) where ranges.count == 1:
             let r = ranges[0]
             fields[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"
-            return Response(status: .partialContent, headerFields: fields,
-                            body: ResponseBody(producer: FilePartsProducer(handle: handle, parts: [.file(r)]), length: r.count))
+            return Response(status: .partialContent, headerFields: fields, body: body([.file(r)], r.count))
         case .ranges(let ranges):
             let boundary = "httpchat-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
             let type = fields[.contentType] ?? "application/octet-stream"
@@ -214,41 +292,52 @@ public struct FileServer: HTTPResponder {
             parts.append(.bytes(ByteBuffer(string: tail)))
             length += tail.utf8.count
             fields[.contentType] = "multipart/byteranges; boundary=\(boundary)"
-            return Response(status: .partialContent, headerFields: fields,
-                            body: ResponseBody(producer: FilePartsProducer(handle: handle, parts: parts), length: length))
+            return Response(status: .partialContent, headerFields: fields, body: body(parts, length))
         }
     }
 
-    private func respondCompressed(_ validators: Validators, fields: HTTPFields, request: Request, handle: NIOFileHandle, size: Int) -> Response {
+    private func respondStreamingGzip(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request) -> Response {
         var fields = fields
         fields[.eTag] = validators.etag
         fields[.lastModified] = HTTPDate.format(validators.lastModified)
         switch validators.evaluate(request.headerFields, method: request.method) {
         case .notModified:
-            try? handle.close()
+            f.release()
             return Response(status: .notModified, headerFields: fields)
         case .failed:
-            try? handle.close()
+            f.release()
             return Response(status: .preconditionFailed, headerFields: fields)
         case .proceed, .proceedIgnoringRange:
-            let producer = GzipProducer(FileReadProducer(handle: handle, range: 0..<size), level: options.gzipLevel)
+            let producer = GzipProducer(FileReadProducer(owner: .shared(f), range: 0..<f.info.size), level: options.gzipLevel)
             return Response(headerFields: fields, body: ResponseBody(producer: producer, length: nil))
         }
     }
 
     // MARK: - Not found
 
-    private func notFound(_ request: Request) async throws -> Response {
-        if let spa = options.spaFallback, ContentNegotiation.acceptsHTML(request.headerFields),
-            case .file(let handle, let info, let path) = try await find(root + "/" + spa)
-        {
-            var plain = request
-            plain.headerFields[.range] = nil
-            return try await serveFile(handle, info, path: path, request: plain)
+    private func notFound(_ request: Request, _ lookup: Lookup) throws -> Step {
+        if let spa = options.spaFallback, ContentNegotiation.acceptsHTML(request.headerFields) {
+            let path = root + "/" + spa
+            guard let found = lookup(path) else { return .needs(path) }
+            if case .file(let f) = found {
+                var plain = request
+                plain.headerFields[.range] = nil
+                return serve(f, request: plain, lookup: lookup)
+            }
         }
-        if options.notFoundPage, case .file(let handle, let info, _) = try await find(root + "/404.html") {
-            return Response(status: .notFound, headerFields: [.contentType: "text/html; charset=utf-8"],
-                            body: ResponseBody(producer: FilePartsProducer(handle: handle, parts: [.file(0..<info.size)]), length: info.size))
+        if options.notFoundPage {
+            let path = root + "/404.html"
+            guard let found = lookup(path) else { return .needs(path) }
+            if case .file(let f) = found {
+                let body: ResponseBody
+                if let contents = f.contents {
+                    f.release()
+                    body = ResponseBody(bytes: contents)
+                } else {
+                    body = ResponseBody(producer: FilePartsProducer(owner: .shared(f), parts: [.file(0..<f.info.size)]), length: f.info.size)
+                }
+                return .done(Response(status: .notFound, headerFields: [.contentType: "text/html; charset=utf-8"], body: body))
+            }
         }
         throw HTTPError(.notFound)
     }

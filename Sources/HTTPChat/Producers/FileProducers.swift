@@ -19,7 +19,8 @@ public struct FilePartsProducer: ChatProducer {
         case file(Range<Int>)
     }
 
-    private let handle: NIOFileHandle
+    private let owner: FileOwner
+    private var handle: NIOFileHandle { owner.handle }
     private var parts: [Part]
     private var next = 0
     private var written: EventLoopFuture<Void>?
@@ -31,7 +32,11 @@ public struct FilePartsProducer: ChatProducer {
     ///   - handle: an open file; closed by the producer.
     ///   - parts: what to send, in order.
     public init(handle: NIOFileHandle, parts: [Part]) {
-        self.handle = handle
+        self.init(owner: .handle(handle), parts: parts)
+    }
+
+    init(owner: FileOwner, parts: [Part]) {
+        self.owner = owner
         self.parts = parts.filter {
             switch $0 {
             case .bytes(let b): return b.readableBytes > 0
@@ -73,14 +78,35 @@ public struct FilePartsProducer: ChatProducer {
     private mutating func close() {
         guard !closed else { return }
         closed = true
-        try? handle.close()
+        owner.release()
+    }
+}
+
+/// Who holds a producer's file: the producer alone (closes it), or the open-file cache (releases a hold).
+enum FileOwner: Sendable {
+    case handle(NIOFileHandle)
+    case shared(SharedFile)
+
+    var handle: NIOFileHandle {
+        switch self {
+        case .handle(let h): return h
+        case .shared(let f): return f.handle
+        }
+    }
+
+    func release() {
+        switch self {
+        case .handle(let h): try? h.close()
+        case .shared(let f): f.release()
+        }
     }
 }
 
 /// Reads a range of an open file in chunks on NIO's blocking-I/O pool and hands out bytes (for consumers
 /// that need the bytes themselves, such as compression). Closes the file at the end or on cancel.
 public struct FileReadProducer: ChatProducer {
-    private let handle: NIOFileHandle
+    private let owner: FileOwner
+    private var handle: NIOFileHandle { owner.handle }
     private var offset: Int
     private let end: Int
     private var pending: ResultBox?
@@ -92,7 +118,11 @@ public struct FileReadProducer: ChatProducer {
     ///   - handle: an open file; closed by the producer.
     ///   - range: the bytes to read.
     public init(handle: NIOFileHandle, range: Range<Int>) {
-        self.handle = handle
+        self.init(owner: .handle(handle), range: range)
+    }
+
+    init(owner: FileOwner, range: Range<Int>) {
+        self.owner = owner
         self.offset = range.lowerBound
         self.end = range.upperBound
     }
@@ -118,7 +148,7 @@ public struct FileReadProducer: ChatProducer {
             close()
             return .end
         }
-        let count = min(context.preferredChunkSize, end - offset)
+        let count = min(max(context.preferredChunkSize, 256 * 1024), end - offset)  // fewer pool round trips
         let box = ResultBox()
         let future = NonBlockingFileIO(threadPool: .singleton).read(
             fileHandle: handle, fromOffset: Int64(offset), byteCount: count,
@@ -135,7 +165,7 @@ public struct FileReadProducer: ChatProducer {
     private mutating func close() {
         guard !closed else { return }
         closed = true
-        try? handle.close()
+        owner.release()
     }
 }
 

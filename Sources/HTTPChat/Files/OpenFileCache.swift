@@ -1,0 +1,146 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open file shared by the cache and the responses sending it: closed when the last holder lets go.
+final class SharedFile: Sendable {
+    let handle: NIOFileHandle
+    let info: FileInfo
+    let path: String
+    /// The whole file, for files small enough to keep in memory (sent without touching the descriptor).
+    let contents: ByteBuffer?
+    private let state = NIOLockedValueBox<(holders: Int, gzipped: ByteBuffer?)>((1, nil))
+
+    init(handle: NIOFileHandle, info: FileInfo, path: String, contents: ByteBuffer?) {
+        self.handle = handle
+        self.info = info
+        self.path = path
+        self.contents = contents
+    }
+
+    /// One more holder (a response about to send the file).
+    func retain() { state.withLockedValue { $0.holders += 1 } }
+
+    /// One holder less; the descriptor closes with the last.
+    func release() {
+        let last = state.withLockedValue { s -> Bool in
+            s.holders -= 1
+            return s.holders == 0
+        }
+        if last { try? handle.close() }
+    }
+
+    deinit {
+        // A backstop: every path releases its hold, but a descriptor must never outlive its owner.
+        if state.withLockedValue({ $0.holders }) > 0 { try? handle.close() }
+    }
+
+    /// The gzip form of `contents`, compressed once and kept.
+    func gzipped(level: Int32) -> ByteBuffer? {
+        guard let contents else { return nil }
+        if let done = state.withLockedValue({ $0.gzipped }) { return done }
+        var out = ByteBuffer()
+        Deflater(level: level).compress(contents, finish: true, into: &out)
+        state.withLockedValue { $0.gzipped = out }
+        return out
+    }
+}
+
+/// What a path is, as the cache knows it.
+enum CachedLookup: Sendable {
+    case file(SharedFile)
+    case directory(path: String)
+    case missing
+}
+
+/// nginx's `open_file_cache`, for a server that must never block its event loops: what paths resolve to
+/// (symlink policy applied), their `stat`, an open descriptor, and the bytes of small files, each valid for a
+/// short time. Lookups on the event loop are a dictionary read; misses and expired entries are resolved on
+/// NIO's thread pool. A file changed on disk is seen once its entry expires (``FileServerOptions/cacheValidity``).
+final class OpenFileCache: Sendable {
+    private struct Entry {
+        let lookup: CachedLookup
+        let expires: NIODeadline
+    }
+
+    private let entries = NIOLockedValueBox<(map: [String: Entry], order: [String])>(([:], []))
+    private let validity: TimeAmount
+    private let maxEntries: Int
+    private let smallFileLimit: Int
+    private let root: String
+    private let followSymlinks: Bool
+
+    deinit {
+        let held = entries.withLockedValue { e in e.map.values.map(\.lookup) }
+        for case .file(let f) in held { f.release() }
+    }
+
+    init(root: String, options: FileServerOptions) {
+        self.root = root
+        self.followSymlinks = options.followSymlinks
+        self.validity = options.cacheValidity
+        self.maxEntries = options.cacheEntries
+        self.smallFileLimit = options.smallFileMemoryLimit
+    }
+
+    /// The cached lookup for `path` when it is still valid, retained for the caller when it is a file.
+    func cached(_ path: String, now: NIODeadline = .now()) -> CachedLookup? {
+        guard validity > .zero else { return nil }
+        let hit = entries.withLockedValue { e -> CachedLookup? in
+            guard let entry = e.map[path], entry.expires > now else { return nil }
+            if case .file(let f) = entry.lookup { f.retain() }
+            return entry.lookup
+        }
+        return hit
+    }
+
+    /// Resolves `path` on the thread pool and caches the answer, retained for the caller when it is a file.
+    func resolve(_ path: String) async throws -> CachedLookup {
+        let root = self.root
+        let follow = followSymlinks
+        let small = smallFileLimit
+        let lookup = try await NIOThreadPool.singleton.runIfActive { () -> CachedLookup in
+            guard let real = PathResolution.realPath(path, root: root, followSymlinks: follow),
+                let info = PathResolution.info(real)
+            else { return .missing }
+            if info.isDirectory { return .directory(path: real) }
+            guard info.isRegularFile, let handle = try? NIOFileHandle(_deprecatedPath: real) else { return .missing }
+            var contents: ByteBuffer?
+            if info.size <= small {
+                var bytes = ByteBuffer()
+                let ok = (try? handle.withUnsafeFileDescriptor { fd in
+                    try bytes.writePositionalRead(fd: fd, offset: 0, count: info.size)
+                }) != nil
+                contents = ok && bytes.readableBytes == info.size ? bytes : nil
+            }
+            return .file(SharedFile(handle: handle, info: info, path: real, contents: contents))
+        }
+        if case .file(let f) = lookup { f.retain() }  // the caller's hold; the cache keeps the first
+        store(path, lookup)
+        return lookup
+    }
+
+    private func store(_ path: String, _ lookup: CachedLookup) {
+        guard validity > .zero else {
+            if case .file(let f) = lookup { f.release() }  // no cache: only the caller holds it
+            return
+        }
+        let evicted = entries.withLockedValue { e -> [CachedLookup] in
+            var gone: [CachedLookup] = []
+            if let old = e.map[path] { gone.append(old.lookup) } else { e.order.append(path) }
+            e.map[path] = Entry(lookup: lookup, expires: .now() + validity)
+            while e.map.count > maxEntries, !e.order.isEmpty {
+                let oldest = e.order.removeFirst()
+                if let old = e.map.removeValue(forKey: oldest) { gone.append(old.lookup) }
+            }
+            return gone
+        }
+        for case .file(let f) in evicted { f.release() }
+    }
+}
