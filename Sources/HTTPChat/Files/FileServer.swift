@@ -142,15 +142,24 @@ public struct FileServer: ImmediateHTTPResponder {
         }
         let rawPath = request.rawPath
         guard rawPath.hasPrefix(mountPath) else { return try notFound(request, lookup) }
-        let segments: [String]
-        do {
-            segments = try PathResolution.segments(rawPath.dropFirst(mountPath.count), hidden: options.hidden)
-        } catch .badRequest {
-            throw HTTPError(.badRequest, "bad path")
-        } catch {
-            return try notFound(request, lookup)
+        let candidate: String
+        let atRoot: Bool
+        if let known = cache.candidate(forRaw: rawPath) {
+            candidate = known
+            atRoot = known == root
+        } else {
+            let segments: [String]
+            do {
+                segments = try PathResolution.segments(rawPath.dropFirst(mountPath.count), hidden: options.hidden)
+            } catch .badRequest {
+                throw HTTPError(.badRequest, "bad path")
+            } catch {
+                return try notFound(request, lookup)
+            }
+            candidate = segments.isEmpty ? root : root + "/" + segments.joined(separator: "/")
+            atRoot = segments.isEmpty
+            cache.remember(raw: rawPath, candidate: candidate)
         }
-        let candidate = segments.isEmpty ? root : root + "/" + segments.joined(separator: "/")
         guard let found = lookup(candidate) else { return .needs(candidate) }
         switch found {
         case .missing:
@@ -167,7 +176,7 @@ public struct FileServer: ImmediateHTTPResponder {
             guard options.listing else { return try notFound(request, lookup) }
             return .listing(path)
         case .file(let f):
-            guard !rawPath.hasSuffix("/") || segments.isEmpty else {  // `/file.txt/` names no file
+            guard !rawPath.hasSuffix("/") || atRoot else {  // `/file.txt/` names no file
                 f.release()
                 return try notFound(request, lookup)
             }
@@ -178,14 +187,9 @@ public struct FileServer: ImmediateHTTPResponder {
     /// Answers with a file; takes over the caller's hold on it.
     private func serve(_ f: SharedFile, request: Request, lookup: Lookup) -> Step {
         let info = f.info
-        let type = MediaTypes.type(forName: f.path)
-        let compressible = options.gzip && MediaTypes.isCompressible(type) && info.size >= options.gzipMinimumSize
+        let compressible = f.compressible
         let rangeRequested = request.method == .get && request.headerFields[.range] != nil
-        var fields = HTTPFields()
-        fields[.contentType] = type
-        fields[.acceptRanges] = "bytes"
-        if let cacheControl = options.cacheControl { fields[.cacheControl] = cacheControl }
-        if compressible { fields[.vary] = "Accept-Encoding" }
+        var fields = f.baseFields
 
         // Choose the representation first: its validators are the ones conditions are checked against.
         // Never compress a Range answer (the ranges refer to the identity bytes).
@@ -198,16 +202,16 @@ public struct FileServer: ImmediateHTTPResponder {
             fields[.contentEncoding] = "gzip"
             if case .file(let gz) = precompressed {
                 f.release()
-                return .done(respond(gz, gz.info.validators.variant("gz"), fields: fields, request: request, allowRanges: false))
+                return .done(respond(gz, gz.validators.variant("gz"), fields: fields, request: request, allowRanges: false))
             }
-            let weak = Validators(etag: "W/" + info.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
+            let weak = Validators(etag: "W/" + f.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
             if let gzipped = f.gzipped(level: options.gzipLevel) {  // small: compressed once, kept
                 f.release()
                 return .done(respond(bytes: gzipped, weak, fields: fields, request: request, allowRanges: false))
             }
             return .done(respondStreamingGzip(f, weak, fields: fields, request: request))
         }
-        return .done(respond(f, info.validators, fields: fields, request: request, allowRanges: true))
+        return .done(respond(f, f.validators, fields: fields, request: request, allowRanges: true))
     }
 
     /// Answers with a cached file's bytes or descriptor; takes over the caller's hold.
@@ -251,8 +255,10 @@ public struct FileServer: ImmediateHTTPResponder {
         body: ([FilePartsProducer.Part], Int) -> ResponseBody, discard: () -> Void
     ) -> Response {
         var fields = fields
-        fields[.eTag] = validators.etag
-        fields[.lastModified] = HTTPDate.format(validators.lastModified)
+        if fields[.eTag] != validators.etag {  // a variant (gzip); the identity fields are precomputed
+            fields[.eTag] = validators.etag
+            fields[.lastModified] = HTTPDate.format(validators.lastModified)
+        }
         let condition = validators.evaluate(request.headerFields, method: request.method)
         switch condition {
         case .notModified:

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -15,13 +16,30 @@ final class SharedFile: Sendable {
     let path: String
     /// The whole file, for files small enough to keep in memory (sent without touching the descriptor).
     let contents: ByteBuffer?
+    /// Worked out once per entry rather than per request: the validators and whether gzip applies.
+    let validators: Validators
+    let compressible: Bool
+    /// The fields every answer with this file carries: type, Accept-Ranges, ETag, Last-Modified, and
+    /// Vary / Cache-Control as the server's options say.
+    let baseFields: HTTPFields
     private let state = NIOLockedValueBox<(holders: Int, gzipped: ByteBuffer?)>((1, nil))
 
-    init(handle: NIOFileHandle, info: FileInfo, path: String, contents: ByteBuffer?) {
+    init(handle: NIOFileHandle, info: FileInfo, path: String, contents: ByteBuffer?, options: FileServerOptions) {
         self.handle = handle
         self.info = info
         self.path = path
         self.contents = contents
+        let type = MediaTypes.type(forName: path)
+        validators = info.validators
+        compressible = options.gzip && MediaTypes.isCompressible(type) && info.size >= options.gzipMinimumSize
+        var fields = HTTPFields()
+        fields[.contentType] = type
+        fields[.acceptRanges] = "bytes"
+        if let cacheControl = options.cacheControl { fields[.cacheControl] = cacheControl }
+        if compressible { fields[.vary] = "Accept-Encoding" }
+        fields[.eTag] = validators.etag
+        fields[.lastModified] = HTTPDate.format(validators.lastModified)
+        baseFields = fields
     }
 
     /// One more holder (a response about to send the file).
@@ -70,6 +88,9 @@ final class OpenFileCache: Sendable {
     }
 
     private let entries = NIOLockedValueBox<(map: [String: Entry], order: [String])>(([:], []))
+    /// Raw request paths already checked and turned into candidate paths (a pure function of the string).
+    private let candidates = NIOLockedValueBox<[Substring: String]>([:])
+    private let options: FileServerOptions
     private let validity: TimeAmount
     private let maxEntries: Int
     private let smallFileLimit: Int
@@ -82,11 +103,25 @@ final class OpenFileCache: Sendable {
     }
 
     init(root: String, options: FileServerOptions) {
+        self.options = options
         self.root = root
         self.followSymlinks = options.followSymlinks
         self.validity = options.cacheValidity
         self.maxEntries = options.cacheEntries
         self.smallFileLimit = options.smallFileMemoryLimit
+    }
+
+    /// The candidate path for a raw request path seen before.
+    func candidate(forRaw raw: Substring) -> String? {
+        candidates.withLockedValue { $0[raw] }
+    }
+
+    /// Remembers the candidate path for a raw request path (bounded like the entries).
+    func remember(raw: Substring, candidate: String) {
+        candidates.withLockedValue { map in
+            if map.count >= maxEntries { map.removeAll(keepingCapacity: true) }
+            map[raw] = candidate
+        }
     }
 
     /// The cached lookup for `path` when it is still valid, retained for the caller when it is a file.
@@ -105,6 +140,7 @@ final class OpenFileCache: Sendable {
         let root = self.root
         let follow = followSymlinks
         let small = smallFileLimit
+        let options = self.options
         let lookup = try await NIOThreadPool.singleton.runIfActive { () -> CachedLookup in
             guard let real = PathResolution.realPath(path, root: root, followSymlinks: follow),
                 let info = PathResolution.info(real)
@@ -119,7 +155,7 @@ final class OpenFileCache: Sendable {
                 }) != nil
                 contents = ok && bytes.readableBytes == info.size ? bytes : nil
             }
-            return .file(SharedFile(handle: handle, info: info, path: real, contents: contents))
+            return .file(SharedFile(handle: handle, info: info, path: real, contents: contents, options: options))
         }
         if case .file(let f) = lookup { f.retain() }  // the caller's hold; the cache keeps the first
         store(path, lookup)
