@@ -48,6 +48,7 @@ public final class ChatChannel {
     private enum OutboundItem {
         case bytes(ByteBuffer)
         case producer(any ChatProducer)
+        case cork(Bool)
         case close
     }
 
@@ -127,6 +128,24 @@ public final class ChatChannel {
             return
         }
         queue.append(.producer(producer))
+        drain()
+    }
+
+    /// Holds back partial TCP segments from here on (Linux `TCP_CORK`, nginx's `tcp_nopush`), so a response
+    /// head and the file after it leave in full segments; in order with pushes. Pair it with ``uncork()``:
+    /// the kernel sends a corked partial segment after 200 ms at the latest. Does nothing where TCP_CORK does
+    /// not exist.
+    public func cork() {
+        guard !closed, !closeRequested else { return }
+        queue.append(.cork(true))
+        drain()
+    }
+
+    /// Ends ``cork()`` once everything pushed before it has been handed to the socket, sending the last
+    /// partial segment at once.
+    public func uncork() {
+        guard !closed else { return }
+        queue.append(.cork(false))
         drain()
     }
 
@@ -329,12 +348,23 @@ public final class ChatChannel {
             case .producer(let producer):
                 queue.removeFirst()
                 current = producer
+            case .cork(let on):
+                queue.removeFirst()
+                if !on { flushIfNeeded() }  // the corked bytes go to the kernel before the cork comes off
+                Self.setCork(on, context.channel)
             case .close:
                 queue.removeFirst()
                 finishClose(context)
                 break pump
             }
         }
+    }
+
+    private static func setCork(_ on: Bool, _ channel: any Channel) {
+        #if os(Linux)
+        let option = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 3))  // TCP_CORK
+        try? channel.syncOptions?.setOption(option, value: on ? 1 : 0)
+        #endif
     }
 
     private func flushIfNeeded() {

@@ -338,9 +338,16 @@ final class HTTPConnection: ChatProtocol {
                     chat.push(out)
                     chat.push(bytes)
                 }
-            case .producer(let producer, _):
+            case .producer(let producer, let length):
+                // A body of known length from a producer is a file: cork so the head and the file's first
+                // bytes share segments and every segment is full (nginx's tcp_nopush; it halves what a
+                // client spends receiving a large file). Streams and chunked bodies are not corked: a wait
+                // between their pieces would hold a partial segment back.
+                let corked = length != nil
+                if corked { chat.cork() }
                 chat.push(out)
                 Self.push(producer, chunked: chunked, to: chat)
+                if corked { chat.uncork() }
             case .stream(_, let writeBody):
                 chat.push(out)
                 let bridge = StreamBridge()
