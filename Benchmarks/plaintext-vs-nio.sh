@@ -17,6 +17,7 @@ for _ in $(seq "$runs"); do
   for s in hello:18080 nio:18081; do
     r=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:${s##*:}/plaintext" | awk '/Requests\/sec/ {print $2}')
     echo "${s%%:*} $r" | tee -a /tmp/plaintext-runs.txt
+    sleep 1
   done
 done
 python3 - <<'PY'

@@ -66,6 +66,7 @@ for _ in $(seq "$runs"); do
       hdr=(); [ "$f" = page.html ] && hdr=(-H "Accept-Encoding: gzip")
       r=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" "${hdr[@]}" "http://127.0.0.1:${s##*:}/$f" | awk '/Requests\/sec/ {print $2}')
       echo "$f ${s%%:*} $r" | tee -a "$out"
+      sleep 2  # let the server finish work left by the last run's abandoned responses (gzip in flight)
     done
   done
 done

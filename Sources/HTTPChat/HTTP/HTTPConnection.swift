@@ -319,7 +319,10 @@ final class HTTPConnection: ChatProtocol {
         let connectionField: ResponseHeadWriter.ConnectionField =
             !persistent ? .close : (ex.head.version == .http1_0 ? .keepAlive : .none)
 
-        var out = chat.allocator.buffer(capacity: 256)
+        // Room for the head and, when it will share the write, a small body: no regrowth on the way.
+        var bodyBytes = 0
+        if sendsBody, case .bytes(let b) = response.body.storage, b.readableBytes <= 16 * 1024 { bodyBytes = b.readableBytes }
+        var out = chat.allocator.buffer(capacity: 320 + bodyBytes)
         ResponseHeadWriter.write(
             status: response.status, fields: response.headerFields, framing: framing,
             connection: connectionField, into: &out

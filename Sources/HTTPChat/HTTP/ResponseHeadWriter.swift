@@ -19,6 +19,44 @@ enum ResponseHeadWriter {
         case untilClose
     }
 
+    /// The status lines of the common statuses, made once.
+    static let statusLines: [Int: String] = {
+        var lines: [Int: String] = [:]
+        for status: HTTPResponse.Status in [
+            .continue, .ok, .created, .accepted, .noContent, .partialContent, .movedPermanently, .found, .seeOther,
+            .notModified, .temporaryRedirect, .permanentRedirect, .badRequest, .unauthorized, .forbidden, .notFound,
+            .methodNotAllowed, .requestTimeout, .conflict, .preconditionFailed, .contentTooLarge, .uriTooLong,
+            .unsupportedMediaType, .rangeNotSatisfiable, .expectationFailed, .requestHeaderFieldsTooLarge,
+            .internalServerError, .notImplemented, .badGateway, .serviceUnavailable, .gatewayTimeout,
+            .httpVersionNotSupported,
+        ] {
+            lines[status.code] = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
+        }
+        return lines
+    }()
+
+    /// The reason phrases the cached lines carry (a handler may set another phrase for the same code).
+    static let reasonPhrases: [Int: String] = statusLines.mapValues { line in
+        String(line.dropFirst(13).dropLast(2))
+    }
+
+    /// Writes a non-negative integer in decimal without making a String.
+    static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            } while n > 0
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
+        }
+    }
+
     /// Writes a status line and fields ending in the empty line.
     static func write(
         status: HTTPResponse.Status,
@@ -27,11 +65,15 @@ enum ResponseHeadWriter {
         connection: ConnectionField,
         into buffer: inout ByteBuffer
     ) {
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeString(String(status.code))
-        buffer.writeStaticString(" ")
-        buffer.writeString(status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        if let line = statusLines[status.code], status.reasonPhrase == reasonPhrases[status.code] {
+            buffer.writeString(line)
+        } else {
+            buffer.writeStaticString("HTTP/1.1 ")
+            writeDecimal(status.code, into: &buffer)
+            buffer.writeStaticString(" ")
+            buffer.writeString(status.reasonPhrase)
+            buffer.writeStaticString("\r\n")
+        }
         var hasDate = false
         for field in fields {
             switch field.name {
@@ -55,7 +97,7 @@ enum ResponseHeadWriter {
         switch framing {
         case .length(let n):
             buffer.writeStaticString("Content-Length: ")
-            buffer.writeString(String(n))
+            writeDecimal(n, into: &buffer)
             buffer.writeStaticString("\r\n")
         case .chunked:
             buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
