@@ -202,4 +202,28 @@ struct HTTPServeTests {
         #expect(help.stdout.contains("Examples:"))
         #expect(help.stdout.contains("--follow-symlinks"))
     }
+
+    @Test("traversal payloads sent raw over a socket never reach a file outside ROOT")
+    func rawTraversal() async throws {
+        let folder = try Folder()
+        let outsideName = "httpserve-outside-\(UUID().uuidString).txt"
+        let outside = (folder.path as NSString).deletingLastPathComponent + "/" + outsideName
+        _ = FileManager.default.createFile(atPath: outside, contents: Data("TOP SECRET".utf8))
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.createSymbolicLink(atPath: folder.path + "/escape", withDestinationPath: outside)
+        let serve = try Serve([folder.path, "--port", "0"])
+        let payloads = [
+            "/../\(outsideName)", "/%2e%2e/\(outsideName)", "/sub/%2e%2e/%2e%2e/\(outsideName)", "/..%2f\(outsideName)",
+            "/..%5c\(outsideName)", "/sub\\..\\..\\\(outsideName)", "/%252e%252e/\(outsideName)",
+            "/%c0%ae%c0%ae/\(outsideName)", "/escape", "/page.txt%00.html", "/.env",
+        ]
+        for payload in payloads {
+            let socket = try TestSocket(port: serve.port)
+            try socket.send("GET \(payload) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let answer = String(decoding: try socket.readToEnd(), as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 400") || answer.hasPrefix("HTTP/1.1 404"), "\(payload): \(answer.prefix(40))")
+            #expect(!answer.contains("TOP SECRET"), "\(payload) leaked a file outside ROOT")
+        }
+        #expect(await serve.stop() == 0)
+    }
 }
