@@ -302,21 +302,16 @@ public struct FileServer: ImmediateHTTPResponder {
         }
     }
 
+    /// A large compressible file compressed as it is read: same conditions, never ranges, unknown length.
     private func respondStreamingGzip(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request) -> Response {
-        var fields = fields
-        fields[.eTag] = validators.etag
-        fields[.lastModified] = HTTPDate.format(validators.lastModified)
-        switch validators.evaluate(request.headerFields, method: request.method) {
-        case .notModified:
-            f.release()
-            return Response(status: .notModified, headerFields: fields)
-        case .failed:
-            f.release()
-            return Response(status: .preconditionFailed, headerFields: fields)
-        case .proceed, .proceedIgnoringRange:
-            let producer = GzipProducer(FileReadProducer(owner: .shared(f), range: 0..<f.info.size), level: options.gzipLevel)
-            return Response(headerFields: fields, body: ResponseBody(producer: producer, length: nil))
-        }
+        respond(
+            size: f.info.size, validators, fields: fields, request: request, allowRanges: false,
+            body: { _, _ in
+                let producer = GzipProducer(FileReadProducer(owner: .shared(f), range: 0..<f.info.size), level: options.gzipLevel)
+                return ResponseBody(producer: producer, length: nil)
+            },
+            discard: { f.release() }
+        )
     }
 
     // MARK: - Not found
