@@ -1,0 +1,143 @@
+import NIOCore
+import Testing
+
+@testable import HTTPChat
+
+/// A part as the parser delivered it.
+struct ParsedPart: Equatable, CustomStringConvertible {
+    var name: String
+    var filename: String?
+    var contentType: String?
+    var content: String
+    var description: String { "\(name) file=\(filename ?? "-") type=\(contentType ?? "-") \(content.debugDescription)" }
+}
+
+func parseMultipart(_ reads: [ByteBuffer], boundary: String = "XyZ", limits: MultipartLimits = MultipartLimits()) -> (parts: [ParsedPart], error: MultipartError?) {
+    var parser = MultipartParser(boundary: boundary, limits: limits)
+    var parts: [ParsedPart] = []
+    var current: ParsedPart?
+    do {
+        for read in reads {
+            parser.append(read)
+            while let event = try parser.next() {
+                switch event {
+                case .partHead(let head): current = ParsedPart(name: head.name, filename: head.filename, contentType: head.contentType, content: "")
+                case .partData(let bytes):
+                    #expect(bytes.readableBytes > 0)
+                    current?.content += String(buffer: bytes)
+                case .partEnd:
+                    parts.append(current!)
+                    current = nil
+                case .end: break
+                }
+            }
+        }
+        try parser.finish()
+    } catch {
+        return (parts, error)
+    }
+    return (parts, nil)
+}
+
+@Suite("Multipart parsing")
+struct MultipartParserTests {
+    static let body = "preamble to ignore\r\n--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nHello\r\nworld\r\n"
+        + "--XyZ  \r\nContent-Disposition: form-data; name=\"upload\"; filename=\"../../etc/pass\\\\wd.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+        + "line 1\r\nnot --XyZ a boundary\r\n-- XyZ\r\n--XyZ\r\nContent-Disposition: form-data; name=\"empty\"\r\n\r\n\r\n--XyZ--\r\nepilogue"
+
+    static let want = [
+        ParsedPart(name: "title", filename: nil, contentType: nil, content: "Hello\r\nworld"),
+        ParsedPart(name: "upload", filename: "wd.txt", contentType: "text/plain", content: "line 1\r\nnot --XyZ a boundary\r\n-- XyZ"),
+        ParsedPart(name: "empty", filename: nil, contentType: nil, content: ""),
+    ]
+
+    @Test("a form with fields, a file and false boundaries parses the same at every split point")
+    func everySplit() {
+        let bytes = Array(Self.body.utf8)
+        var count = 0
+        for reads in splits(of: bytes, pairsUpTo: 0) {
+            let got = parseMultipart(reads)
+            #expect(got.error == nil, "reads \(reads.map(\.readableBytes)): \(String(describing: got.error))")
+            #expect(got.parts == Self.want, "reads \(reads.map(\.readableBytes)): \(got.parts)")
+            count += 1
+        }
+        #expect(count > bytes.count)
+    }
+
+    @Test("a body that starts with its boundary, and a closing boundary without CRLF, are accepted")
+    func edges() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--XyZ--"
+        let got = parseMultipart([ByteBuffer(string: body)])
+        #expect(got.error == nil)
+        #expect(got.parts == [ParsedPart(name: "a", filename: nil, contentType: nil, content: "1")])
+    }
+
+    @Test("a boundary delimiter inside content (followed by other text) makes the body malformed, as RFC 2046 says")
+    func delimiterInContent() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--XyZnope\r\n--XyZ--"
+        #expect(parseMultipart([ByteBuffer(string: body)]).error == .malformed("bad boundary line"))
+    }
+
+    @Test("malformed bodies are refused", arguments: [
+        ("no boundary at all", MultipartError.malformed("the body ended before its closing boundary")),
+        ("--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--\r\n", .malformed("a part without Content-Disposition")),
+        ("--XyZ\r\nContent-Disposition: attachment; name=a\r\n\r\nx\r\n--XyZ--\r\n", .malformed("Content-Disposition is not form-data with a name")),
+        ("--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nnever closed", .malformed("the body ended before its closing boundary")),
+        ("--XyZ junk\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--XyZ--", .malformed("bad boundary line")),
+        ("--XyZ\r\nBad Header: 1\r\n\r\nx\r\n--XyZ--", .malformed("bad part header name")),
+    ])
+    func malformed(_ body: String, _ want: MultipartError) {
+        #expect(parseMultipart([ByteBuffer(string: body)]).error == want)
+    }
+
+    @Test("limits: too many parts and over-long part headers are 'too large'")
+    func limits() {
+        var limits = MultipartLimits()
+        limits.maxParts = 2
+        let three = (0..<3).map { "--XyZ\r\nContent-Disposition: form-data; name=f\($0)\r\n\r\nv\r\n" }.joined() + "--XyZ--\r\n"
+        #expect(parseMultipart([ByteBuffer(string: three)], limits: limits).error == .tooLarge("more than 2 parts"))
+        limits = MultipartLimits()
+        limits.maxPartHeaderBytes = 64
+        let long = "--XyZ\r\nContent-Disposition: form-data; name=\"" + String(repeating: "n", count: 200) + "\"\r\n\r\nv\r\n--XyZ--"
+        #expect(parseMultipart([ByteBuffer(string: long)], limits: limits).error != nil)
+    }
+
+    @Test("a 20 MiB file part streams through in slices, never collected by the parser")
+    func largeFileStreams() throws {
+        var parser = MultipartParser(boundary: "XyZ")
+        parser.append(ByteBuffer(string: "--XyZ\r\nContent-Disposition: form-data; name=f; filename=big.bin\r\n\r\n"))
+        let chunk = ByteBuffer(repeating: 0x5A, count: 64 * 1024)
+        var received = 0
+        var largestEvent = 0
+        for _ in 0..<320 {
+            parser.append(chunk)
+            while let event = try parser.next() {
+                if case .partData(let b) = event {
+                    received += b.readableBytes
+                    largestEvent = max(largestEvent, b.readableBytes)
+                }
+            }
+        }
+        parser.append(ByteBuffer(string: "\r\n--XyZ--\r\n"))
+        while let event = try parser.next() {
+            if case .partData(let b) = event { received += b.readableBytes }
+        }
+        try parser.finish()
+        #expect(received == 320 * 64 * 1024)
+        #expect(largestEvent <= 64 * 1024)
+    }
+
+    @Test("boundaries come from Content-Type; filenames are sanitized")
+    func helpers() {
+        #expect(MultipartParser.boundary(in: "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk") == "----WebKitFormBoundary7MA4YWxk")
+        #expect(MultipartParser.boundary(in: "multipart/form-data; charset=utf-8; boundary=\"a b\"") == "a b")
+        #expect(MultipartParser.boundary(in: "text/plain; boundary=x") == nil)
+        #expect(MultipartParser.boundary(in: "multipart/form-data") == nil)
+        #expect(MultipartParser.boundary(in: "multipart/form-data; boundary=" + String(repeating: "x", count: 71)) == nil)
+        #expect(MultipartParser.sanitizeFilename("C:\\Users\\me\\photo.jpg") == "photo.jpg")
+        #expect(MultipartParser.sanitizeFilename("../../etc/passwd") == "passwd")
+        #expect(MultipartParser.sanitizeFilename("a\u{0}b\u{1F}c.txt") == "abc.txt")
+        #expect(MultipartParser.sanitizeFilename("..") == nil)
+        #expect(MultipartParser.sanitizeFilename(String(repeating: "é", count: 300))!.utf8.count <= 255)
+    }
+}
