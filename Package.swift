@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "line-chat", targets: ["line-chat"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "notes-service", targets: ["notes-service"]),
+        .executable(name: "form-post", targets: ["form-post"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -83,6 +84,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/Hello",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "form-post",
+            dependencies: [
+                "HTTPChat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/FormPost",
             swiftSettings: strict
         ),
         // Examples/EmbeddedRouter: a JSON service embedding the router, with its own tests.
