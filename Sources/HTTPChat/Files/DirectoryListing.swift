@@ -111,21 +111,7 @@ enum DirectoryListing {
             """
     }
 
-    static func escapeHTML(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escapeHTML(_ s: String) -> String { HTMLEscaping.escape(s) }
 
     /// Percent-encodes everything but RFC 3986 unreserved characters.
     static func encodePathSegment(_ s: String) -> String {
