@@ -55,6 +55,12 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Answer unknown paths that accept HTML with this file (relative to ROOT).", valueName: "file"))
     var spa: String?
 
+    @Flag(help: "Run the executables in ROOT/cgi-bin as CGI/1.1 scripts at /cgi-bin/NAME[/PATH_INFO].")
+    var cgi = false
+
+    @Option(help: ArgumentHelp("Seconds a CGI script may run before it is killed (504).", valueName: "seconds"))
+    var cgiTimeout: Double = 30
+
     @Flag(help: "Allow cross-origin requests from any origin (CORS).")
     var cors = false
 
@@ -94,7 +100,10 @@ struct HTTPServe: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxBody, maxBody < 0 { throw ValidationError("--max-body must not be negative") }
-        guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard headerTimeout > 0, idleTimeout > 0, cgiTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        if cgi, stat(resolvedRoot + "/cgi-bin", &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
+            throw ValidationError("--cgi needs a folder ROOT/cgi-bin")
+        }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")
@@ -119,6 +128,16 @@ struct HTTPServe: AsyncParsableCommand {
         options.cacheControl = noCache ? "no-cache" : cacheControl
         let files = try FileServer(root: resolvedRoot, options: options)
 
+        var responder: any HTTPResponder = files
+        if cgi {
+            var cgiOptions = CGIOptions()
+            cgiOptions.timeout = .milliseconds(Int64(cgiTimeout * 1000))
+            cgiOptions.serverName = host
+            cgiOptions.serverPort = port
+            let scripts = try CGIResponder(directory: files.root + "/cgi-bin", options: cgiOptions, local: files, logger: logger)
+            responder = CGIOrFiles(cgi: scripts, files: files)
+        }
+
         var middleware: [any HTTPMiddleware] = []
         if let accessLog { middleware.append(accessLog == "-" ? .standardOutput : try AccessLog.file(accessLog)) }
         if cors { middleware.append(CORS()) }
@@ -133,7 +152,7 @@ struct HTTPServe: AsyncParsableCommand {
         let root = files.root
         let host = self.host
         let service = HTTPService(
-            configuration: configuration, responder: files.wrapped(in: middleware), gracePeriodSeconds: 10, logger: logger
+            configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriodSeconds: 10, logger: logger
         ) { server in
             if !quiet {
                 print("Serving \(root) at http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)/")
@@ -142,6 +161,20 @@ struct HTTPServe: AsyncParsableCommand {
         }
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+}
+
+/// `/cgi-bin/...` to the scripts (any method), everything else to the files.
+struct CGIOrFiles: HTTPResponder {
+    let cgi: CGIResponder
+    let files: FileServer
+
+    func respond(to request: Request) async throws -> Response {
+        let path = request.rawPath
+        if path == cgi.options.urlPrefix || path.hasPrefix(cgi.options.urlPrefix + "/") {
+            return try await cgi.respond(to: request)
+        }
+        return try await files.respond(to: request)
     }
 }
 

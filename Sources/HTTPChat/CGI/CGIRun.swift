@@ -1,0 +1,193 @@
+import HTTPTypes
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Foundation)
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One running CGI script: its pipes as NIO channels (no threads), its head handed over once, its body
+/// through a bounded bridge the connection pulls (a slow client slows the script, never grows memory).
+final class CGIRun: Sendable {
+    enum Failure: Error {
+        case timedOut
+        case badHead(String)
+        case noHead
+    }
+
+    private let process: Process
+    private let io: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private let bridge = StreamBridge()
+    private let headResult = NIOLockedValueBox<(result: Result<CGIHead, any Error>?, waiter: CheckedContinuation<CGIHead, any Error>?)>((nil, nil))
+    private let finished = NIOLockedValueBox(false)
+
+    /// The body's producer for the response.
+    var bodyProducer: StreamBridgeProducer { StreamBridgeProducer(bridge: bridge) }
+
+    private init(process: Process, io: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        self.process = process
+        self.io = io
+    }
+
+    /// Starts `script` with its standard streams on pipes handed to NIO.
+    static func start(_ script: String, environment: [String: String], directory: String, logger: Logger, name: String) async throws -> CGIRun {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = []
+        process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        do {
+            try process.run()
+        } catch {
+            logger.error("cgi script could not start", metadata: ["script": "\(name)", "error": "\(error)"])
+            throw HTTPError(.badGateway)
+        }
+        // NIO takes ownership of copies of the parent's ends; every Foundation handle is closed here, so the
+        // script alone holds the other ends and its exit is seen as end of file.
+        let outFD = dup(stdout.fileHandleForReading.fileDescriptor)
+        let inFD = dup(stdin.fileHandleForWriting.fileDescriptor)
+        let errFD = dup(stderr.fileHandleForReading.fileDescriptor)
+        for handle in [stdin.fileHandleForReading, stdin.fileHandleForWriting, stdout.fileHandleForReading,
+                       stdout.fileHandleForWriting, stderr.fileHandleForReading, stderr.fileHandleForWriting] {
+            try? handle.close()
+        }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let io = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptors(input: outFD, output: inFD) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
+                )
+            }
+        }
+        let errors = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: errFD) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
+            }
+        }
+        Task {
+            try? await errors.executeThenClose { inbound in
+                for try await chunk in inbound {
+                    for line in String(buffer: chunk).split(separator: "\n") {
+                        logger.warning("cgi stderr", metadata: ["script": "\(name)", "line": "\(line)"])
+                    }
+                }
+            }
+        }
+        return CGIRun(process: process, io: io)
+    }
+
+    /// Runs the exchange and returns the script's head; the body follows through ``bodyProducer``.
+    func head(body: RequestBody, timeout: Duration, limit: Int) async throws -> CGIHead {
+        let pid = process.processIdentifier
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            kill(pid, SIGKILL)
+            self?.resolveHead(.failure(Failure.timedOut))
+        }
+        Task { [self] in
+            defer { timer.cancel() }
+            do {
+                try await io.executeThenClose { inbound, outbound in
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            do {
+                                for try await chunk in body { try await outbound.write(chunk) }
+                            } catch {}  // the script may stop reading: that is its choice
+                            outbound.finish()
+                        }
+                        var buffer = ByteBuffer()
+                        var iterator = inbound.makeAsyncIterator()
+                        var head: CGIHead?
+                        while head == nil, var chunk = try await iterator.next() {
+                            buffer.writeBuffer(&chunk)
+                            head = try Self.parseHead(&buffer, limit: limit)
+                        }
+                        guard let head else { throw Failure.noHead }
+                        self.resolveHead(.success(head))
+                        if buffer.readableBytes > 0 { try await self.bridge.write(buffer) }
+                        while let chunk = try await iterator.next() { try await self.bridge.write(chunk) }
+                        group.cancelAll()
+                    }
+                }
+                bridge.finish()
+            } catch {
+                resolveHead(.failure(error))
+                bridge.fail()
+            }
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<CGIHead, any Error>? = headResult.withLockedValue { state in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// Stops the script and drops its body (a local redirect).
+    func abandon() {
+        kill(process.processIdentifier, SIGKILL)
+        bridge.fail()
+    }
+
+    private func resolveHead(_ result: Result<CGIHead, any Error>) {
+        let waiter: CheckedContinuation<CGIHead, any Error>? = headResult.withLockedValue { state in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    /// Parses a CGI response head (RFC 3875 §6.3) at the front of `buffer`, removing it; nil when it has not
+    /// ended yet. Lines may end in LF or CRLF.
+    static func parseHead(_ buffer: inout ByteBuffer, limit: Int) throws -> CGIHead? {
+        let bytes = Array(buffer.readableBytesView)
+        var end: Int?
+        var skip = 0
+        for i in 0..<bytes.count where bytes[i] == 10 {
+            if i + 1 < bytes.count, bytes[i + 1] == 10 { end = i; skip = 2; break }
+            if i + 2 < bytes.count, bytes[i + 1] == 13, bytes[i + 2] == 10 { end = i; skip = 3; break }
+        }
+        guard let end else {
+            if bytes.count > limit { throw Failure.badHead("response head over \(limit) bytes") }
+            return nil
+        }
+        var head = CGIHead()
+        // Split on LF bytes (a Swift Character "\r\n" would not split on "\n"), then drop a trailing CR.
+        for rawLine in bytes[..<end].split(separator: 10) {
+            let line = Substring(String(decoding: rawLine.last == 13 ? rawLine.dropLast() : rawLine, as: UTF8.self))
+            guard let colon = line.firstIndex(of: ":") else { throw Failure.badHead("bad header line") }
+            let name = String(line[..<colon]).trimmingOWSString()
+            let value = String(line[line.index(after: colon)...]).trimmingOWSString()
+            switch name.lowercased() {
+            case "status":
+                guard let code = Int(value.prefix(3)), (100...999).contains(code) else { throw Failure.badHead("bad Status") }
+                let reason = value.dropFirst(3).trimmingOWS()
+                head.status = HTTPResponse.Status(code: code, reasonPhrase: reason.isEmpty ? HTTPResponse.Status(code: code).reasonPhrase : String(reason))
+            case "location":
+                head.location = value
+            default:
+                guard let fieldName = HTTPField.Name(name) else { throw Failure.badHead("bad header name") }
+                head.fields.append(HTTPField(name: fieldName, value: value))
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: end + skip)
+        return head
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A site with a cgi-bin folder of scripts for the CGI tests.
+final class CGISite {
+    let path: String
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("httpserve-cgi-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path + "/cgi-bin", withIntermediateDirectories: true)
+        func script(_ name: String, _ body: String, executable: Bool = true) {
+            _ = FileManager.default.createFile(atPath: path + "/cgi-bin/" + name, contents: Data(("#!/bin/sh\n" + body).utf8))
+            chmod(path + "/cgi-bin/" + name, executable ? 0o755 : 0o644)
+        }
+        script("env.sh", "printf 'Content-Type: text/plain\\r\\nX-A: 1\\r\\n\\r\\n'; env | sort; echo BODY; cat\n")
+        script("status.sh", "printf 'Status: 201 Made\\nContent-Type: text/plain\\n\\ncreated'\n")
+        script("local.sh", "printf 'Location: /page.txt\\n\\n'\n")
+        script("away.sh", "printf 'Location: https://example.com/x\\n\\n'\n")
+        script("slow.sh", "sleep 5; printf 'Content-Type: text/plain\\n\\nlate'\n")
+        script("nap.sh", "sleep 0.5; printf 'Content-Type: text/plain\\n\\nrested'\n")
+        script("plain.sh", "echo no\n", executable: false)
+        _ = FileManager.default.createFile(atPath: path + "/page.txt", contents: Data("static page".utf8))
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite("httpserve CGI", .serialized)
+struct CGITests {
+    @Test("meta-variables, stdin, Status, local and client redirects, 403, 404, and no credentials in the environment")
+    func scripts() async throws {
+        let site = try CGISite()
+        let serve = try Serve([site.path, "--port", "0", "--cgi", "--cgi-timeout", "1"])
+        let b = serve.base
+        let env = try await sh("curl -s -i -H 'Authorization: Bearer secret' -H 'X-Test: yes' -d 'posted data' '\(b)/cgi-bin/env.sh/p/q?x=1&y=2'")
+        #expect(env.hasPrefix("HTTP/1.1 200 OK"), "\(env)")
+        #expect(env.contains("X-A: 1"))
+        for line in ["REQUEST_METHOD=POST", "QUERY_STRING=x=1&y=2", "PATH_INFO=/p/q", "SCRIPT_NAME=/cgi-bin/env.sh",
+                     "CONTENT_LENGTH=11", "CONTENT_TYPE=application/x-www-form-urlencoded", "GATEWAY_INTERFACE=CGI/1.1",
+                     "SERVER_PROTOCOL=HTTP/1.1", "REMOTE_ADDR=127.0.0.1", "HTTP_X_TEST=yes", "SERVER_SOFTWARE=HTTPChat/0.1.0"] {
+            #expect(env.contains(line), "missing \(line)")
+        }
+        #expect(!env.contains("secret"), "Authorization must not reach the script")
+        #expect(env.hasSuffix("BODY\nposted data"))
+        #expect(try await sh("curl -s -w ' %{http_code}' \(b)/cgi-bin/status.sh") == "created 201")
+        #expect(try await sh("curl -s \(b)/cgi-bin/local.sh") == "static page")
+        let away = try await sh("curl -s -i \(b)/cgi-bin/away.sh")
+        #expect(away.hasPrefix("HTTP/1.1 302 Found") && away.contains("Location: https://example.com/x"), "\(away)")
+        #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' \(b)/cgi-bin/plain.sh") == "403")
+        #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' \(b)/cgi-bin/none.sh") == "404")
+        #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' --path-as-is '\(b)/cgi-bin/../page.txt'") == "400")
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("a script past the timeout is killed and answered 504; slow scripts do not block other requests")
+    func timeoutAndConcurrency() async throws {
+        let site = try CGISite()
+        let serve = try Serve([site.path, "--port", "0", "--cgi", "--cgi-timeout", "1", "--threads", "1"])
+        let b = serve.base
+        // One shell runs everything concurrently (several blocking helpers at once could starve the test's
+        // two cooperative threads): a script to be killed, six 0.5 s scripts, and a file fetched meanwhile.
+        let script = """
+            curl -s -o /tmp/cgi-slow.$$ -w '%{http_code}' \(b)/cgi-bin/slow.sh > /tmp/cgi-slow-code.$$ &
+            for i in 1 2 3 4 5 6; do curl -s -o /tmp/cgi-nap.$$.$i \(b)/cgi-bin/nap.sh & done
+            sleep 0.1
+            curl -s -o /dev/null -w 'file %{http_code} %{time_total}\\n' \(b)/page.txt
+            wait
+            echo "naps $(cat /tmp/cgi-nap.$$.* | tr -d '\\n')"
+            echo "slow $(cat /tmp/cgi-slow-code.$$)"
+            rm -f /tmp/cgi-nap.$$.* /tmp/cgi-slow.$$ /tmp/cgi-slow-code.$$
+            """
+        let started = Date()
+        let out = try await sh(script)
+        let total = Date().timeIntervalSince(started)
+        let lines = out.split(separator: "\n").map(String.init)
+        let file = lines.first { $0.hasPrefix("file ") }?.split(separator: " ") ?? []
+        #expect(file.count == 3 && file[1] == "200", "\(out)")
+        #expect((Double(file.count == 3 ? file[2] : "9") ?? 9) < 0.4, "a file request waited for scripts: \(out)")
+        #expect(lines.contains("naps " + String(repeating: "rested", count: 6)), "\(out)")
+        #expect(lines.contains("slow 504"), "\(out)")
+        #expect(total < 4, "six 0.5 s scripts and a killed one should overlap: \(out)")
+        #expect(await serve.stop() == 0)
+    }
+}
