@@ -66,9 +66,9 @@ enum FormPostApp {
                     case .partEnd:
                         guard let head = current else { return }
                         if let filename = head.filename {
-                            rows.append("<li>file <b>\(escape(head.name))</b>: \(escape(filename)), \(size) bytes</li>")
+                            rows.append("<li>file <b>\(HTMLEscaping.escape(head.name))</b>: \(HTMLEscaping.escape(filename)), \(size) bytes</li>")
                         } else {
-                            rows.append("<li>field <b>\(escape(head.name))</b> = \(escape(String(buffer: value)))</li>")
+                            rows.append("<li>field <b>\(HTMLEscaping.escape(head.name))</b> = \(HTMLEscaping.escape(String(buffer: value)))</li>")
                         }
                     case .end:
                         break
@@ -76,7 +76,7 @@ enum FormPostApp {
                 }
             } else {
                 for (name, value) in try await request.formURLEncoded() {
-                    rows.append("<li>field <b>\(escape(name))</b> = \(escape(value))</li>")
+                    rows.append("<li>field <b>\(HTMLEscaping.escape(name))</b> = \(HTMLEscaping.escape(value))</li>")
                 }
             }
             let html = "<!doctype html><meta charset=utf-8><title>Submitted</title><h1>Submitted</h1><ul>\n"
@@ -85,8 +85,6 @@ enum FormPostApp {
         }
         return router
     }
-
-    static func escape(_ s: String) -> String { HTMLEscaping.escape(s) }
 
     static let page = """
         <!doctype html>

@@ -173,8 +173,8 @@ final class CGIRun: Sendable {
         for rawLine in bytes[..<end].split(separator: 10) {
             let line = Substring(String(decoding: rawLine.last == 13 ? rawLine.dropLast() : rawLine, as: UTF8.self))
             guard let colon = line.firstIndex(of: ":") else { throw Failure.badHead("bad header line") }
-            let name = String(line[..<colon]).trimmingOWSString()
-            let value = String(line[line.index(after: colon)...]).trimmingOWSString()
+            let name = String(line[..<colon].trimmingOWS())
+            let value = String(line[line.index(after: colon)...].trimmingOWS())
             switch name.lowercased() {
             case "status":
                 guard let code = Int(value.prefix(3)), (100...999).contains(code) else { throw Failure.badHead("bad Status") }

@@ -74,7 +74,7 @@ enum DirectoryListing {
     }
 
     static func html(_ entries: [Entry], path: String, sort: String, descending: Bool) -> String {
-        let title = escapeHTML("Index of " + (PercentEncoding.decode(path) ?? path))
+        let title = HTMLEscaping.escape("Index of " + (PercentEncoding.decode(path) ?? path))
         func header(_ key: String, _ label: String) -> String {
             let order = key == sort && !descending ? "desc" : "asc"
             let arrow = key == sort ? (descending ? " ↓" : " ↑") : ""
@@ -85,8 +85,8 @@ enum DirectoryListing {
             rows += "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n"
         }
         for e in entries {
-            let display = escapeHTML(e.name) + (e.isDirectory ? "/" : "")
-            let href = escapeHTML(encodePathSegment(e.name)) + (e.isDirectory ? "/" : "")
+            let display = HTMLEscaping.escape(e.name) + (e.isDirectory ? "/" : "")
+            let href = HTMLEscaping.escape(encodePathSegment(e.name)) + (e.isDirectory ? "/" : "")
             let size = e.isDirectory ? "—" : formatSize(e.size)
             rows += "<tr><td><a href=\"\(href)\">\(display)</a></td><td class=\"n\">\(size)</td><td>\(HTTPDate.format(e.modified))</td></tr>\n"
         }
@@ -110,8 +110,6 @@ enum DirectoryListing {
 
             """
     }
-
-    static func escapeHTML(_ s: String) -> String { HTMLEscaping.escape(s) }
 
     /// Percent-encodes everything but RFC 3986 unreserved characters.
     static func encodePathSegment(_ s: String) -> String {

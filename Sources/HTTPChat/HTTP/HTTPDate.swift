@@ -66,11 +66,24 @@ enum HTTPDate {
 
     /// Formats seconds since the epoch.
     static func format(_ epochSeconds: Int) -> String {
-        var t = time_t(epochSeconds)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let tm = utc(epochSeconds)
         return "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) "
             + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
     }
+
+    /// Formats seconds since the epoch as the Common Log Format's time, `10/Oct/2000:13:55:36 +0000`.
+    static func commonLogFormat(_ epochSeconds: Int) -> String {
+        let tm = utc(epochSeconds)
+        return "\(two(tm.tm_mday))/\(months[Int(tm.tm_mon)])/\(tm.tm_year + 1900):"
+            + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"
+    }
+
+    private static func utc(_ epochSeconds: Int) -> tm {
+        var t = time_t(epochSeconds)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        return tm
+    }
+
+    private static func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
 }

@@ -149,14 +149,14 @@ public struct FileReadProducer: ChatProducer {
             return .end
         }
         let count = min(max(context.preferredChunkSize, 256 * 1024), end - offset)  // fewer pool round trips
-        let box = ResultBox()
-        let future = NonBlockingFileIO(threadPool: .singleton).read(
-            fileHandle: handle, fromOffset: Int64(offset), byteCount: count,
-            allocator: context.allocator, eventLoop: context.eventLoop
+        let (box, output) = ResultBox.awaiting(
+            NonBlockingFileIO(threadPool: .singleton).read(
+                fileHandle: handle, fromOffset: Int64(offset), byteCount: count,
+                allocator: context.allocator, eventLoop: context.eventLoop
+            )
         )
-        future.whenComplete { box.put($0) }
         pending = box
-        return .wait(future.map { _ in })
+        return output
     }
 
     /// Closes the file.

@@ -75,13 +75,13 @@ public struct GzipProducer<Inner: ChatProducer>: ChatProducer, @unchecked Sendab
     }
 
     private mutating func read(_ region: FileRegion, notifying promise: EventLoopPromise<Void>?, _ context: ChatProducerContext) -> ChatProducerOutput {
-        let box = ResultBox()
-        let future = NonBlockingFileIO(threadPool: .singleton)
-            .read(fileRegion: region, allocator: context.allocator, eventLoop: context.eventLoop)
-        future.whenComplete { box.put($0) }
+        let (box, output) = ResultBox.awaiting(
+            NonBlockingFileIO(threadPool: .singleton)
+                .read(fileRegion: region, allocator: context.allocator, eventLoop: context.eventLoop)
+        )
         pendingRead = box
         pendingPromise = promise
-        return .wait(future.map { _ in })
+        return output
     }
 
     /// Cancels the wrapped producer.
@@ -97,4 +97,12 @@ final class ResultBox: Sendable {
     private let box = NIOLockedValueBox<Result<ByteBuffer, any Error>?>(nil)
     func put(_ result: Result<ByteBuffer, any Error>) { box.withLockedValue { $0 = result } }
     func take() -> Result<ByteBuffer, any Error>? { box.withLockedValue { r in defer { r = nil }; return r } }
+
+    /// Boxes the result of an off-loop `read` for the producer's next pull; the producer answers the current
+    /// pull with `output` (a wait for the read).
+    static func awaiting(_ read: EventLoopFuture<ByteBuffer>) -> (box: ResultBox, output: ChatProducerOutput) {
+        let box = ResultBox()
+        read.whenComplete { box.put($0) }
+        return (box, .wait(read.map { _ in }))
+    }
 }

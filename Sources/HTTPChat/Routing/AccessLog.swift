@@ -56,17 +56,8 @@ public struct AccessLog: HTTPMiddleware {
             return "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"") + "\""
         }
         let requestLine = "\(request.method.rawValue) \(request.target) \(request.version)"
-        return "\(host) - - [\(clfDate(time))] \(quoted(requestLine)) \(status) \(sent) "
+        return "\(host) - - [\(HTTPDate.commonLogFormat(time))] \(quoted(requestLine)) \(status) \(sent) "
             + "\(quoted(request.headerFields[.referer])) \(quoted(request.headerFields[.userAgent]))\n"
-    }
-
-    static func clfDate(_ seconds: Int) -> String {
-        var t = time_t(seconds)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(two(tm.tm_mday))/\(months[Int(tm.tm_mon)])/\(tm.tm_year + 1900):\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"
     }
 }
 

@@ -164,7 +164,7 @@ struct ResponseReader {
             guard let colon = line.firstIndex(of: ":"), let name = HTTPField.Name(String(line[..<colon])) else {
                 throw ResponseReaderError(message: "bad field line: \(line)")
             }
-            fields.append(HTTPField(name: name, value: line[line.index(after: colon)...].trimmingOWSSub()))
+            fields.append(HTTPField(name: name, value: String(line[line.index(after: colon)...].trimmingOWS())))
         }
         var at = headEnd + 4
         var body: [UInt8] = []
@@ -224,8 +224,4 @@ final class NIOLockedResponseReader: Sendable {
     func withLock<T>(_ body: (inout ResponseReader) throws -> T) rethrows -> T {
         try box.withLockedValue { try body(&$0) }
     }
-}
-
-extension Substring {
-    func trimmingOWSSub() -> String { String(trimmingOWS()) }
 }
