@@ -19,6 +19,8 @@ final class CGISite {
         script("slow.sh", "sleep 5; printf 'Content-Type: text/plain\\n\\nlate'\n")
         script("nap.sh", "sleep 0.5; printf 'Content-Type: text/plain\\n\\nrested'\n")
         script("plain.sh", "echo no\n", executable: false)
+        script("stall.sh", "printf 'Content-Type: text/plain\\n\\npartial'; sleep 5; echo never\n")
+        script("deaf.sh", "printf 'Content-Type: text/plain\\n\\nignored your body'\n")
         _ = FileManager.default.createFile(atPath: path + "/page.txt", contents: Data("static page".utf8))
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -78,6 +80,39 @@ struct CGITests {
         #expect(lines.contains("naps " + String(repeating: "rested", count: 6)), "\(out)")
         #expect(lines.contains("slow 504"), "\(out)")
         #expect(total < 4, "six 0.5 s scripts and a killed one should overlap: \(out)")
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("a script killed at the timeout after its head: the client sees the body cut short, not ended")
+    func killedAfterHead() async throws {
+        let site = try CGISite()
+        let serve = try Serve([site.path, "--port", "0", "--cgi", "--cgi-timeout", "1"])
+        let started = Date()
+        // curl exits 18 (partial file) when a chunked body ends without its last chunk; 0 would mean the
+        // server made a cut-short body look whole.
+        let out = try await sh("curl -s -w ' %{http_code}' \(serve.base)/cgi-bin/stall.sh; echo \" exit=$?\"")
+        #expect(out == "partial 200 exit=18\n", "\(out)")
+        #expect(Date().timeIntervalSince(started) < 4, "the script's own child (sleep 5) must die with it")
+        // The server is fine afterwards.
+        #expect(try await sh("curl -s \(serve.base)/page.txt") == "static page")
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("a script that never reads an 8 MiB request body still answers, and the next request is served")
+    func scriptIgnoresBody() async throws {
+        let site = try CGISite()
+        let serve = try Serve([site.path, "--port", "0", "--cgi", "--cgi-timeout", "5"])
+        let body = FileManager.default.temporaryDirectory.appendingPathComponent("cgi-body-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: body) }
+        #expect(FileManager.default.createFile(atPath: body, contents: Data(count: 8 << 20 - 1)))
+        // Two requests in one curl run (which reuses the connection when the server keeps it): the ignored body
+        // must neither wedge the server nor leak into the next request.
+        let out = try await sh(
+            "curl -s -w ' %{http_code}\\n' --data-binary @\(body) \(serve.base)/cgi-bin/deaf.sh --next -s -w ' %{http_code}\\n' \(serve.base)/page.txt"
+        )
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "ignored your body 200", "\(out)")
+        #expect(lines.count == 2 && lines[1] == "static page 200", "\(out)")
         #expect(await serve.stop() == 0)
     }
 }

@@ -10,7 +10,12 @@ import FoundationNetworking
 let httpserveBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     .deletingLastPathComponent().appendingPathComponent("httpserve").path
 
-/// A running httpserve process.
+/// A program built beside this test bundle (the examples, say).
+func builtBinary(_ name: String) -> String {
+    URL(fileURLWithPath: httpserveBinary).deletingLastPathComponent().appendingPathComponent(name).path
+}
+
+/// A running httpserve process (or another server binary that prints its URL first).
 final class Serve {
     let process = Process()
     let stdout = Pipe()
@@ -18,8 +23,8 @@ final class Serve {
     private(set) var firstLine = ""
     private(set) var port = 0
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: httpserveBinary)
+    init(_ arguments: [String], binary: String = httpserveBinary) throws {
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.standardOutput = stdout
         process.standardError = stderr
@@ -34,6 +39,14 @@ final class Serve {
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
+
+    /// The process's peak resident set size in bytes (`VmHWM`), while it runs.
+    var peakRSS: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let match = status.firstMatch(of: /VmHWM:\s+(\d+) kB/)
+        else { return nil }
+        return Int(match.1)! * 1024
+    }
 
     /// Sends a signal and waits (up to `seconds`) for the exit status.
     func stop(_ signal: Int32 = SIGTERM, seconds: Double = 15) async -> Int32? {

@@ -27,7 +27,7 @@ final class CGIRun: Sendable {
     private let io: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     private let bridge = StreamBridge()
     private let headResult = NIOLockedValueBox<(result: Result<CGIHead, any Error>?, waiter: CheckedContinuation<CGIHead, any Error>?)>((nil, nil))
-    private let finished = NIOLockedValueBox(false)
+    private let timedOut = NIOLockedValueBox(false)
 
     /// The body's producer for the response.
     var bodyProducer: StreamBridgeProducer { StreamBridgeProducer(bridge: bridge) }
@@ -93,7 +93,8 @@ final class CGIRun: Sendable {
         let pid = process.processIdentifier
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
-            kill(pid, SIGKILL)
+            self?.timedOut.withLockedValue { $0 = true }
+            Self.killGroup(pid)
             self?.resolveHead(.failure(Failure.timedOut))
         }
         Task { [self] in
@@ -121,12 +122,14 @@ final class CGIRun: Sendable {
                         group.cancelAll()
                     }
                 }
-                bridge.finish()
+                // A script killed at its timeout after its head was sent ends its output early: the body must
+                // not look whole, so the connection is aborted rather than the body ended.
+                if timedOut.withLockedValue({ $0 }) { bridge.fail() } else { bridge.finish() }
             } catch {
                 resolveHead(.failure(error))
                 bridge.fail()
             }
-            if process.isRunning { kill(pid, SIGKILL) }
+            if process.isRunning { Self.killGroup(pid) }
         }
         return try await withCheckedThrowingContinuation { continuation in
             let ready: Result<CGIHead, any Error>? = headResult.withLockedValue { state in
@@ -140,8 +143,15 @@ final class CGIRun: Sendable {
 
     /// Stops the script and drops its body (a local redirect).
     func abandon() {
-        kill(process.processIdentifier, SIGKILL)
+        Self.killGroup(process.processIdentifier)
         bridge.fail()
+    }
+
+    /// Kills the script and everything it started: Foundation starts it as the leader of its own process group,
+    /// and a child it left running (a `sleep`, say) would otherwise hold its stdout open after its death.
+    private static func killGroup(_ pid: pid_t) {
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
     }
 
     private func resolveHead(_ result: Result<CGIHead, any Error>) {

@@ -334,6 +334,11 @@ public final class ChatChannel {
                     if waitingForProducer { break pump }  // else it was already complete: go on
                 case .end:
                     current = nil
+                case .abort:
+                    current = nil
+                    closeRequested = true
+                    finishClose(context)
+                    break pump
                 }
                 continue pump
             }

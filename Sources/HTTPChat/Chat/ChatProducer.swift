@@ -51,6 +51,10 @@ public enum ChatProducerOutput: Sendable {
     case wait(EventLoopFuture<Void>)
     /// The producer is finished; the next queued item is sent.
     case end
+    /// The producer failed and cannot finish: what it already handed out is sent, then the connection closes
+    /// and everything queued after it is dropped, so the peer sees the message cut short instead of a
+    /// complete-looking one (a chunked body never gets its last chunk).
+    case abort
 }
 
 /// What a producer may use while it is pulled.

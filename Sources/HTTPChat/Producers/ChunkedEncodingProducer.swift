@@ -41,6 +41,9 @@ public struct ChunkedEncodingProducer<Inner: ChatProducer>: ChatProducer {
             return .bytes(header)
         case .wait(let future):
             return .wait(future)
+        case .abort:
+            done = true
+            return .abort
         case .end:
             done = true
             return .bytes(context.allocator.buffer(staticString: "0\r\n\r\n"))

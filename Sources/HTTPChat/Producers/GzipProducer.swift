@@ -40,7 +40,7 @@ public struct GzipProducer<Inner: ChatProducer>: ChatProducer, @unchecked Sendab
                 promise?.fail(error)
                 inner.cancel()
                 done = true
-                return .end  // the connection sees a short body and closes
+                return .abort  // the client must not take a cut-short stream for a whole one
             case nil:
                 break
             }
@@ -65,6 +65,9 @@ public struct GzipProducer<Inner: ChatProducer>: ChatProducer, @unchecked Sendab
                 }
             case .wait(let future):
                 return .wait(future)
+            case .abort:
+                done = true
+                return .abort
             case .end:
                 done = true
                 var out = context.allocator.buffer(capacity: 64)

@@ -36,6 +36,8 @@ public struct BodyWriter: Sendable {
 public enum BodyWriterError: Error, Sendable {
     /// The connection closed before the body was written.
     case connectionClosed
+    /// The body's producer failed before its end (``ChatProducerOutput/abort``): the body is incomplete.
+    case aborted
 }
 
 protocol BodySink: Sendable {
@@ -102,7 +104,8 @@ final class StreamBridge: BodySink, @unchecked Sendable {
         wake?.succeed(())
     }
 
-    /// The connection went away: writers fail from now on.
+    /// The connection went away, or the writer failed: writers fail from now on, and the connection, if it
+    /// still pulls, aborts instead of ending the body.
     func fail() {
         let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = lock.withLock {
             failed = true
@@ -130,7 +133,8 @@ final class StreamBridge: BodySink, @unchecked Sendable {
                 }
                 return (.bytes(chunk), writer)
             }
-            if finished || failed { return (.end, nil) }
+            if failed { return (.abort, nil) }
+            if finished { return (.end, nil) }
             let promise = context.eventLoop.makePromise(of: Void.self)
             producerWaiting = promise
             return (.wait(promise.futureResult), nil)

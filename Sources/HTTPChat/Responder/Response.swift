@@ -137,7 +137,7 @@ public struct ResponseBody: Sendable {
     ///
     /// - Parameter allocator: the allocator producers use.
     /// - Returns: the body's bytes; file regions are read from their files.
-    /// - Throws: a stream's error.
+    /// - Throws: a stream's error; ``BodyWriterError/aborted`` when a producer aborts.
     public func collect(allocator: ByteBufferAllocator = ByteBufferAllocator()) async throws -> ByteBuffer {
         switch storage {
         case .bytes(let b):
@@ -164,6 +164,7 @@ public struct ResponseBody: Sendable {
                     promise.succeed(())
                 case .wait(let future): try? await future.get()
                 case .end: return out
+                case .abort: throw BodyWriterError.aborted
                 }
             }
         case .stream(_, let write):

@@ -124,6 +124,26 @@ struct ChatChannelTests {
         #expect(h.proto.log.last == "closed")
     }
 
+    @Test("a producer that aborts: what it handed out is sent, the rest of the queue is dropped, the channel closes")
+    func producerAbort() throws {
+        struct Failing: ChatProducer {
+            var step = 0
+            mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+                step += 1
+                return step == 1 ? .bytes(ByteBuffer(string: "partial")) : .abort
+            }
+        }
+        let h = try ChatHarness()
+        h.chat.push("head ")
+        h.chat.push(producer: Failing())
+        h.chat.push("after: dropped")
+        h.chat.push(producer: BufferProducer(ByteBuffer(string: "dropped too")))
+        h.channel.embeddedEventLoop.run()
+        #expect(try h.written() == "head partial")
+        #expect(!h.channel.isActive)
+        #expect(h.proto.log.last == "closed")
+    }
+
     @Test("discardBuffers drops queued output and buffered input, cancelling producers")
     func discardBuffers() throws {
         struct Cancellable: ChatProducer {

@@ -193,6 +193,28 @@ struct HTTPConnectionTests {
         #expect(r10.text == "one,two")
     }
 
+    @Test("a streamed body whose writer throws midway is cut short: no last chunk, the connection closes")
+    func streamFailureAborts() async throws {
+        struct Broken: Error {}
+        let failing = ResponderFunction { _ in
+            Response(body: .stream { writer in
+                try await writer.write("first part,")
+                throw Broken()
+            })
+        }
+        let c = try await InProcessConnection(responder: failing)
+        try await c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in 0..<500 where c.isOpen {
+            _ = try await c.pendingOutput()
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let raw = try await c.pendingOutput()
+        #expect(!c.isOpen)
+        #expect(raw.contains("Transfer-Encoding: chunked\r\n"), "\(raw)")
+        #expect(raw.hasSuffix("b\r\nfirst part,\r\n"), "the body must end without the last chunk: \(raw)")
+        #expect(!raw.contains("\r\n0\r\n\r\n"), "\(raw)")
+    }
+
     @Test("a large streamed request body reaches the responder whole, with backpressure")
     func streamedRequestBody() async throws {
         let counter = ResponderFunction { request in
