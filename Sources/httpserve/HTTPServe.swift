@@ -85,11 +85,30 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds an idle keep-alive connection stays open.", valueName: "seconds"))
     var idleTimeout: Double = 60
 
+    @Option(help: ArgumentHelp(
+        "The most connections open at once; more wait in the listen backlog (default: 16384, or less when the descriptor limit is low).",
+        valueName: "n"))
+    var maxConnections: Int?
+
     /// The folder actually served.
     var resolvedRoot: String {
         if let root { return root }
         var st = stat()
         return stat("public", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR ? "public" : "."
+    }
+
+    /// Raises the soft descriptor limit to the hard one (as nginx's `worker_rlimit_nofile` does) and caps
+    /// connections below it, keeping a quarter (at most 256) for files, pipes and logs.
+    static func defaultMaxConnections() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 16_384 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let descriptors = Int(clamping: limit.rlim_cur)
+        return max(1, min(16_384, descriptors - min(256, descriptors / 4)))
     }
 
     func validate() throws {
@@ -100,6 +119,7 @@ struct HTTPServe: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxBody, maxBody < 0 { throw ValidationError("--max-body must not be negative") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         guard headerTimeout > 0, idleTimeout > 0, cgiTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         if cgi, stat(resolvedRoot + "/cgi-bin", &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw ValidationError("--cgi needs a folder ROOT/cgi-bin")
@@ -147,6 +167,7 @@ struct HTTPServe: AsyncParsableCommand {
         if let maxBody { configuration.limits.maxBodyBytes = maxBody }
         configuration.limits.headerReadTimeout = .nanoseconds(Int64(headerTimeout * 1e9))
         configuration.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+        configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections()
 
         let quiet = self.quiet
         let root = files.root

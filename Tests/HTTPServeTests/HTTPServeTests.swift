@@ -41,11 +41,17 @@ final class Serve {
     var base: String { "http://127.0.0.1:\(port)" }
 
     /// The process's peak resident set size in bytes (`VmHWM`), while it runs.
-    var peakRSS: Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let match = status.firstMatch(of: /VmHWM:\s+(\d+) kB/)
+    var peakRSS: Int? { status("VmHWM") }
+
+    /// The process's resident set size in bytes (`VmRSS`), while it runs.
+    var rss: Int? { status("VmRSS") }
+
+    private func status(_ field: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+            let kB = Int(line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces).dropLast(3))
         else { return nil }
-        return Int(match.1)! * 1024
+        return kB * 1024
     }
 
     /// Sends a signal and waits (up to `seconds`) for the exit status.

@@ -32,6 +32,8 @@ public final class ChatListener: Sendable {
     ///   - configuration: buffer sizes and bounds for every connection.
     ///   - group: the event loops to run on; connections are spread across them.
     ///   - backlog: the listen backlog.
+    ///   - maxConnections: the most connections open at once; past it, new clients wait in the backlog until
+    ///     one closes. Default unlimited.
     ///   - makeProtocol: called on the connection's event loop for each accepted connection.
     /// - Returns: the running listener.
     /// - Throws: the socket error when the address cannot be bound.
@@ -41,13 +43,25 @@ public final class ChatListener: Sendable {
         configuration: ChatConfiguration = ChatConfiguration(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         backlog: Int32 = 256,
+        maxConnections: Int = .max,
         makeProtocol: @escaping @Sendable () -> any ChatProtocol
     ) async throws -> ChatListener {
         configuration.validate()
+        precondition(maxConnections > 0, "maxConnections must be positive")
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Out of descriptors (EMFILE, ENFILE), accept would fail at once on every loop turn: back
+                    // off for a moment instead of spinning, and accept again once descriptors are free.
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false))
+                    if maxConnections < .max {
+                        try channel.pipeline.syncOperations.addHandler(ConnectionLimiter(limit: maxConnections))
+                    }
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(

@@ -62,7 +62,8 @@ public final class HTTPServer: Sendable {
                 port: configuration.port,
                 configuration: chat,
                 group: group ?? owned!,
-                backlog: configuration.backlog
+                backlog: configuration.backlog,
+                maxConnections: configuration.maxConnections
             ) {
                 HTTPConnection(context: context)
             }

@@ -15,6 +15,10 @@ public struct ServerConfiguration: Sendable {
     public var chat = ChatConfiguration()
     /// The listen backlog. Default 256.
     public var backlog: Int32 = 256
+    /// The most connections open at once. Past it the server stops accepting, and new clients wait in the
+    /// listen backlog until a connection closes. Default 16,384; keep it below the process's descriptor limit
+    /// (`ulimit -n`) so that files and pipes can still be opened at the cap.
+    public var maxConnections: Int = 16_384
 
     /// The defaults.
     public init() {}
