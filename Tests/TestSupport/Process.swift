@@ -19,4 +19,16 @@ public func runProcess(_ path: String, _ arguments: [String]) throws -> String {
     process.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
 }
+
+/// Runs a blocking call (a socket read, say) on a Dispatch thread, so it never holds one of the few threads
+/// of Swift's cooperative pool that the server under test needs too.
+///
+/// - Parameter body: the blocking work.
+/// - Returns: what it returned.
+/// - Throws: what it threw.
+public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
 #endif

@@ -11,7 +11,9 @@ public struct TestSocketError: Error, CustomStringConvertible {
 }
 
 /// A blocking TCP client with timeouts, for live loopback tests: a real socket, as a real client has.
-public final class TestSocket {
+/// `@unchecked Sendable` so that a blocking read can be moved off the cooperative pool (``blocking(_:)``); a
+/// test uses one socket from one place at a time.
+public final class TestSocket: @unchecked Sendable {
     private var fd: Int32
     private var buffered: [UInt8] = []
 

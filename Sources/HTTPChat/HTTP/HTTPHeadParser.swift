@@ -102,6 +102,7 @@ public enum HTTPHeadParser {
             throw HTTPParseError(.notImplemented, "method \(methodName)")
         }
         guard let method = HTTPRequest.Method(methodName) else { throw .bad("invalid method") }
+        try checkTargetForm(b, targetRange, method: methodName)
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: b[targetRange]), as: UTF8.self)
 
         // Field lines (RFC 9112 §5).
@@ -235,6 +236,35 @@ public enum HTTPHeadParser {
             i += 1
         }
         return n
+    }
+
+    /// The request target must be one of RFC 9112 §3.2's four forms: origin-form (`/path?query`),
+    /// absolute-form (`scheme:...`), authority-form (CONNECT only) or asterisk-form (`*`: OPTIONS and extension
+    /// methods).
+    private static func checkTargetForm(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, method: String) throws(HTTPParseError) {
+        let first = b[range.lowerBound]
+        if first == UInt8(ascii: "/") { return }
+        if method == "CONNECT" { return }  // authority-form: host:port
+        if range.count == 1 && first == UInt8(ascii: "*") {
+            // OPTIONS, and extension methods that use it (SSDP's M-SEARCH); never the other RFC 9110 methods.
+            guard !["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "PATCH"].contains(method) else {
+                throw .bad("asterisk-form target for \(method)")
+            }
+            return
+        }
+        // absolute-form starts with a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":".
+        func isAlpha(_ c: UInt8) -> Bool { (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) }
+        guard isAlpha(first) else { throw .bad("invalid request target form") }
+        var i = range.lowerBound + 1
+        while i < range.upperBound {
+            let c = b[i]
+            if c == UInt8(ascii: ":") { return }
+            guard isAlpha(c) || (0x30...0x39).contains(c) || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") else {
+                throw .bad("invalid request target form")
+            }
+            i += 1
+        }
+        throw .bad("invalid request target form")
     }
 
     static func parseVersion(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) throws(HTTPParseError) -> HTTPVersion {

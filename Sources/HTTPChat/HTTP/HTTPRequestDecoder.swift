@@ -312,6 +312,11 @@ public struct HTTPRequestDecoder: Sendable {
             }
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[0..<c]), as: UTF8.self)
             guard let fieldName = HTTPField.Name(name) else { return .failure(.bad("invalid trailer field name")) }
+            // Framing and routing fields are meaningless after the body (RFC 9110 §6.5.1); one sent there is a
+            // confused or hostile client, and a proxy that merged it into the head would be misled.
+            if fieldName == .transferEncoding || fieldName == .contentLength || fieldName.canonicalName == "host" {
+                return .failure(.bad("framing field \(name) in trailers"))
+            }
             return .success(HTTPField(name: fieldName, value: UnsafeRawBufferPointer(rebasing: b[vs..<ve])))
         }
         trailers.append(try result.get())

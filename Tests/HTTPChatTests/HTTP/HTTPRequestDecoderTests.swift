@@ -4,56 +4,12 @@ import Testing
 
 @testable import HTTPChat
 
-/// A request as the decoder delivered it.
-struct Decoded: Equatable, CustomStringConvertible {
-    var method: String
-    var target: String
-    var body: String
-    var trailers: [String] = []
-    var description: String { "\(method) \(target) body=\(body.debugDescription) trailers=\(trailers)" }
-}
+typealias Decoded = DecodedRequest
 
 /// Runs a ChatFramer and an HTTPRequestDecoder together, as the connection does.
 func decode(_ reads: [ByteBuffer], limits: HTTPLimits = HTTPLimits()) -> (requests: [Decoded], error: HTTPParseError?) {
-    var decoder = HTTPRequestDecoder(limits: limits)
-    var framer = ChatFramer(terminator: decoder.terminator, maxDelimitedLength: limits.maxHeaderBytes)
-    var requests: [Decoded] = []
-    var current: Decoded?
-    do {
-        for read in reads {
-            framer.append(read)
-            while true {
-                let event: ChatEvent?
-                do { event = try framer.next() } catch { throw decoder.framingFailed() }
-                guard let event else { break }
-                let decoded: HTTPRequestDecoder.Event?
-                switch event {
-                case .data(let bytes): decoded = try decoder.collect(bytes)
-                case .terminator:
-                    decoded = try decoder.terminatorFound()
-                    framer.terminator = decoder.terminator
-                }
-                switch decoded {
-                case .head(let head)?:
-                    let d = Decoded(method: head.method.rawValue, target: head.target, body: "")
-                    if head.framing == .none { requests.append(d) } else { current = d }
-                case .body(let bytes)?:
-                    current?.body += String(buffer: bytes)
-                case .end(let trailers)?:
-                    current?.trailers = trailers.map { $0.map { "\($0.name): \($0.value)" } } ?? []
-                    requests.append(current!)
-                    current = nil
-                case nil:
-                    break
-                }
-            }
-        }
-    } catch let error as HTTPParseError {
-        return (requests, error)
-    } catch {
-        Issue.record("unexpected \(error)")
-    }
-    return (requests, nil)
+    let run = decodeRequestStream(reads, limits: limits)
+    return (run.requests, run.error)
 }
 
 struct ParseCase: Sendable, CustomStringConvertible {

@@ -124,11 +124,11 @@ struct HTTPServerLiveTests {
         try busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         try await Task.sleep(for: .milliseconds(100))
         let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
-        let answer = String(decoding: try busy.readToEnd(), as: UTF8.self)
+        let answer = String(decoding: try await blocking { try busy.readToEnd() }, as: UTF8.self)
         #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer)")
         #expect(answer.contains("Connection: close"), "\(answer)")
         #expect(answer.hasSuffix("slow done"), "\(answer)")
-        _ = try idle.readToEnd()  // closed without waiting for the grace period
+        _ = try await blocking { try idle.readToEnd() }  // closed without waiting for the grace period
         await shutdown.value
         #expect(throws: (any Error).self) { try TestSocket(port: port) }
     }

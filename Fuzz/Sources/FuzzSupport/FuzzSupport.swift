@@ -1,0 +1,44 @@
+// What every fuzz target shares: the input as bytes, and a deterministic way to cut it into reads.
+public import NIOCore
+import CFuzzer
+
+/// Hands control to libFuzzer with `callback` as the target (each target's main calls this: SwiftPM names
+/// every executable's entry point itself, so libFuzzer's own `main` cannot be used).
+public func runFuzzer(
+    _ argc: CInt,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, callback)
+}
+
+/// The fuzzer's input.
+public struct FuzzInput {
+    /// The bytes.
+    public let bytes: [UInt8]
+
+    /// Wraps libFuzzer's buffer.
+    public init(_ data: UnsafePointer<UInt8>, _ size: Int) {
+        bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    }
+
+    /// `bytes` cut into reads whose sizes come from a generator seeded by the input itself, so a crash
+    /// reproduces from the input alone; `every` cuts after each byte instead.
+    public static func reads(of bytes: some Collection<UInt8>, every: Bool = false) -> [ByteBuffer] {
+        let all = Array(bytes)
+        guard !every else { return all.map { ByteBuffer(bytes: [$0]) } }
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(all.count)
+        for b in all.prefix(16) { seed = (seed &* 31) &+ UInt64(b) }
+        var out: [ByteBuffer] = []
+        var at = 0
+        while at < all.count {
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
+            let n = min(all.count - at, Int(seed % 7) + 1)
+            out.append(ByteBuffer(bytes: all[at..<at + n]))
+            at += n
+        }
+        return out
+    }
+}

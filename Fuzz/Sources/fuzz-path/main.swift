@@ -1,0 +1,22 @@
+// Path resolution: any raw path either is refused or yields segments that can never leave the root.
+import Foundation
+import FuzzSupport
+@testable import HTTPChat
+
+@_cdecl("fuzz_path_main")
+public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv) { data, size in data.map { fuzzPath($0, size) } ?? 0 }
+}
+
+func fuzzPath(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let raw = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    for hidden in [false, true] {
+        guard let segments = try? PathResolution.segments(Substring(raw), hidden: hidden) else { continue }
+        for segment in segments {
+            precondition(!segment.isEmpty && segment != "." && segment != "..", "segment \(segment.debugDescription) from \(raw.debugDescription)")
+            precondition(!segment.contains("/") && !segment.contains("\\") && !segment.contains("\0"), "separator in \(segment.debugDescription)")
+            precondition(hidden || !segment.hasPrefix("."), "dotfile \(segment.debugDescription) served")
+        }
+    }
+    return 0
+}
