@@ -29,16 +29,19 @@ struct Hello: AsyncParsableCommand {
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(help: "Also serve the files of this folder under /files/ (for the soak test and benchmarks).")
+    var files: String?
+
     mutating func run() async throws {
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
-        let server = try await HTTPServer.start(configuration: configuration, responder: try Self.responder())
+        let server = try await HTTPServer.start(configuration: configuration, responder: try Self.responder(files: files))
         print("hello listening on http://\(host):\(server.port)/")
         fflush(nil)  // flush stdout: scripts read the port from this line
         try await server.waitUntilClosed()
     }
 
-    static func responder() throws -> some HTTPResponder {
+    static func responder(files: String? = nil) throws -> some HTTPResponder {
         let plaintext = ByteBuffer(string: "Hello, World!")
         let json = ByteBuffer(string: #"{"message":"Hello, World!"}"#)
         var textFields = HTTPFields()
@@ -47,17 +50,21 @@ struct Hello: AsyncParsableCommand {
         jsonFields[.contentType] = "application/json"
         return EchoFallback(
             plaintext: Response(headerFields: textFields, body: ResponseBody(bytes: plaintext)),
-            json: Response(headerFields: jsonFields, body: ResponseBody(bytes: json))
+            json: Response(headerFields: jsonFields, body: ResponseBody(bytes: json)),
+            files: try files.map { try FileServer(root: $0, mountPath: "/files") }
         )
     }
 }
 
-/// `/plaintext` and `/json` for GET and HEAD; an echo of the body for every other method and path.
+/// `/plaintext` and `/json` for GET and HEAD, `/files/...` when a folder was given; an echo of the body for
+/// every other method and path.
 struct EchoFallback: ImmediateHTTPResponder {
     let plaintext: Response
     let json: Response
+    let files: FileServer?
 
     func respondImmediately(to request: Request) throws -> Response? {
+        if let files, request.target.hasPrefix("/files/") { return try files.respondImmediately(to: request) }
         if request.method == .get || request.method == .head {
             switch request.target {
             case "/plaintext": return plaintext
@@ -70,6 +77,7 @@ struct EchoFallback: ImmediateHTTPResponder {
     }
 
     func respond(to request: Request) async throws -> Response {
+        if let files, request.target.hasPrefix("/files/") { return try await files.respond(to: request) }
         if let immediate = try respondImmediately(to: request) { return immediate }
         let body = request.body
         return Response(headerFields: Self.octetStream, body: .stream { writer in
