@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}; secs=${2:-5}
 swift build -c release --product hello >/dev/null
-(cd Benchmarks && swift build -c release --product nio-plaintext >/dev/null)
+(cd Benchmarks && swift build -c release --product nio-server >/dev/null)
 taskset -c 0 ./.build/release/hello --port 18080 --threads 1 >/dev/null 2>&1 & H=$!
-taskset -c 0 ./Benchmarks/.build/release/nio-plaintext 18081 1 >/dev/null 2>&1 & N=$!
+taskset -c 0 ./Benchmarks/.build/release/nio-server 18081 . 1 >/dev/null 2>&1 & N=$!
 trap 'kill $H $N 2>/dev/null' EXIT
 sleep 1
 : > /tmp/plaintext-runs.txt
