@@ -16,7 +16,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "CFuzzer"),
-        .target(name: "FuzzSupport", dependencies: ["CFuzzer", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["CFuzzer", .product(name: "HTTPChat", package: "main"), .product(name: "NIOCore", package: "swift-nio")]
+        ),
     ] + targets.map { name in
         .executableTarget(
             name: "fuzz-\(name)",

@@ -1,6 +1,7 @@
 // What every fuzz target shares: the input as bytes, and a deterministic way to cut it into reads.
 public import NIOCore
 import CFuzzer
+@testable import HTTPChat
 
 /// Hands control to libFuzzer with `callback` as the target (each target's main calls this: SwiftPM names
 /// every executable's entry point itself, so libFuzzer's own `main` cannot be used).
@@ -40,5 +41,23 @@ public struct FuzzInput {
             at += n
         }
         return out
+    }
+}
+
+/// The request decoder's property (framer + HTTPRequestDecoder, as a connection runs them): whatever the bytes,
+/// the requests decoded and the verdict do not depend on how the bytes were cut into reads, and no body is
+/// longer than the input.
+public func checkRequestSplitInvariance(_ input: [UInt8]) {
+    var limits = HTTPLimits()
+    limits.maxHeaderBytes = 4096
+    limits.maxBodyBytes = 1 << 16
+    let whole = decodeRequestStream([ByteBuffer(bytes: input)], limits: limits)
+    for every in [false, true] {
+        let cut = decodeRequestStream(FuzzInput.reads(of: input, every: every), limits: limits)
+        precondition(cut.requests == whole.requests, "requests differ when cut: \(cut.requests) vs \(whole.requests)")
+        precondition(cut.error?.kind == whole.error?.kind, "verdict differs when cut: \(String(describing: cut.error)) vs \(String(describing: whole.error))")
+    }
+    for request in whole.requests {
+        precondition(request.body.utf8.count <= input.count, "a body longer than the input")
     }
 }

@@ -45,7 +45,9 @@ enum HTTPDate {
             // asctime: Sun Nov  6 08:49:37 1994
             month = monthIndex(parts[1]); day = Int(parts[2]); clock = parts[3]; year = Int(parts[4])
         }
-        guard let day, let month, let year, let clock, (1...31).contains(day), year >= 1970 else { return nil }
+        // The year is bounded before it meets Int32: a client's "year 207777099999999990" must be an invalid
+        // date, not a trap (found by the fuzz-headers target).
+        guard let day, let month, let year, let clock, (1...31).contains(day), (1970...9999).contains(year) else { return nil }
         let hms = clock.split(separator: ":")
         guard hms.count == 3, let h = Int(hms[0]), let m = Int(hms[1]), let s = Int(hms[2]),
             (0...23).contains(h), (0...59).contains(m), (0...60).contains(s)

@@ -47,6 +47,18 @@ struct FileHeaderParsingTests {
         #expect(HTTPDate.parse("yesterday") == nil)
     }
 
+    @Test("a date with an absurd year is invalid, not a crash (found by fuzzing)")
+    func absurdYear() {
+        #expect(HTTPDate.parse("Sit, 01 Jan 207777099999999990 00:00:00 GMT") == nil)
+        #expect(HTTPDate.parse("Sun, 01 Jan 99999999999 00:00:00 GMT") == nil)
+        #expect(HTTPDate.parse("Sun Jan  1 00:00:00 9223372036854775807") == nil)
+        #expect(HTTPDate.parse("Fri, 31 Dec 9999 23:59:59 GMT") != nil)
+        var fields = HTTPFields()
+        fields[.ifUnmodifiedSince] = "Sit, 01 Jan 207777099999999990 00:00:00 GMT"
+        fields[.ifModifiedSince] = "Sit, 01 Jan 207777099999999990 00:00:00 GMT"
+        #expect(Self.v.evaluate(fields, method: .get) == .proceed)
+    }
+
     static let v = Validators(etag: "\"abc\"", lastModified: 1_000_000)
     static let before = HTTPDate.format(999_999)
     static let at = HTTPDate.format(1_000_000)
