@@ -2,12 +2,15 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A folder with large files for the hardening tests.
+/// A folder for the hardening tests: `small.txt`, and with `largeFiles` a 16 MiB `big.bin` and a ~12 MB
+/// `big.txt` (made only for the tests that download them).
 final class BigFolder {
     let path: String
-    init() throws {
+    init(largeFiles: Bool = true) throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("httpserve-hard-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: path + "/small.txt", contents: Data("small".utf8))
+        guard largeFiles else { return }
         var bytes = [UInt8](repeating: 0, count: 16 << 20)
         var x: UInt32 = 2463534242
         for i in bytes.indices {
@@ -17,7 +20,6 @@ final class BigFolder {
         _ = FileManager.default.createFile(atPath: path + "/big.bin", contents: Data(bytes))
         let text = (0..<400_000).map { "line \($0) of a large text file\n" }.joined()
         _ = FileManager.default.createFile(atPath: path + "/big.txt", contents: Data(text.utf8))
-        _ = FileManager.default.createFile(atPath: path + "/small.txt", contents: Data("small".utf8))
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
@@ -34,7 +36,7 @@ func python(_ script: String) async throws -> String {
 struct HardeningTests {
     @Test("slowloris: 300 connections that never finish their head do not delay others and are closed by the header timeout")
     func slowloris() async throws {
-        let folder = try BigFolder()
+        let folder = try BigFolder(largeFiles: false)
         let serve = try Serve([folder.path, "--port", "0", "--header-timeout", "2", "--threads", "1"])
         let out = try await python(#"""
             import socket, time, subprocess
@@ -109,7 +111,7 @@ struct HardeningTests {
 
     @Test("a connection cap: past it clients wait in the backlog, and are served when a connection closes")
     func connectionCap() async throws {
-        let folder = try BigFolder()
+        let folder = try BigFolder(largeFiles: false)
         let serve = try Serve([folder.path, "--port", "0", "--max-connections", "4"])
         let out = try await python(#"""
             import socket, time
@@ -135,7 +137,7 @@ struct HardeningTests {
 
     @Test("descriptor exhaustion: a flood past ulimit -n neither kills nor wedges the server; it serves again after")
     func descriptorExhaustion() async throws {
-        let folder = try BigFolder()
+        let folder = try BigFolder(largeFiles: false)
         // The cap is set above the descriptor limit on purpose, so that accept itself runs out (EMFILE).
         let serve = try Serve(["-c", "ulimit -n 64 && exec \(httpserveBinary) \(folder.path) --port 0 --threads 1 --max-connections 1000"], binary: "/bin/sh")
         #expect(serve.port > 0, "\(serve.firstLine)")

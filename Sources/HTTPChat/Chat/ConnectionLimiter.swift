@@ -13,8 +13,8 @@ final class ConnectionLimiter: ChannelDuplexHandler {
     private var open = 0
     private var readHeld = false
 
+    /// - Parameter limit: the cap, positive (``ChatListener/bind(host:port:configuration:group:backlog:maxConnections:makeProtocol:)`` checks it).
     init(limit: Int) {
-        precondition(limit > 0, "the connection cap must be positive")
         self.limit = limit
     }
 
