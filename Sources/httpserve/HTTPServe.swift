@@ -97,17 +97,23 @@ struct HTTPServe: AsyncParsableCommand {
         return stat("public", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR ? "public" : "."
     }
 
-    /// Raises the soft descriptor limit to the hard one (as nginx's `worker_rlimit_nofile` does) and caps
-    /// connections below it, keeping a quarter (at most 256) for files, pipes and logs.
-    static func defaultMaxConnections() -> Int {
+    /// Raises the soft descriptor limit to the hard one (as nginx's `worker_rlimit_nofile` does), whether or
+    /// not `--max-connections` was given, and returns the soft limit now in force (nil when unknown).
+    static func raiseDescriptorLimit() -> Int? {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 16_384 }
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
             if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
         }
-        let descriptors = Int(clamping: limit.rlim_cur)
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The default connection cap: 16,384, or below `descriptors`, keeping a quarter (at most 256) of them for
+    /// files, pipes and logs.
+    static func defaultMaxConnections(descriptors: Int?) -> Int {
+        guard let descriptors else { return 16_384 }
         return max(1, min(16_384, descriptors - min(256, descriptors / 4)))
     }
 
@@ -167,7 +173,8 @@ struct HTTPServe: AsyncParsableCommand {
         if let maxBody { configuration.limits.maxBodyBytes = maxBody }
         configuration.limits.headerReadTimeout = .nanoseconds(Int64(headerTimeout * 1e9))
         configuration.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
-        configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections()
+        let descriptors = Self.raiseDescriptorLimit()
+        configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections(descriptors: descriptors)
 
         let quiet = self.quiet
         let root = files.root
