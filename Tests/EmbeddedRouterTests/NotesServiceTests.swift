@@ -87,7 +87,7 @@ struct NotesServiceTests {
 
 /// Runs curl and returns its output.
 func curl(_ arguments: [String]) async throws -> String {
-    try await Task.detached {
+    try await blocking {
         try runProcess("/usr/bin/curl", arguments)
-    }.value
+    }
 }

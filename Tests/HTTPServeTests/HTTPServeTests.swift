@@ -71,7 +71,7 @@ final class Serve {
 
 /// Runs httpserve to completion (for argument errors), returning status and stderr.
 func runToEnd(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await Task.detached {
+    try await blocking {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: httpserveBinary)
         p.arguments = arguments
@@ -83,11 +83,11 @@ func runToEnd(_ arguments: [String]) async throws -> (status: Int32, stdout: Str
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }.value
+    }
 }
 
 func sh(_ command: String) async throws -> String {
-    try await Task.detached { try runProcess("/bin/sh", ["-c", command + " 2>&1"]) }.value
+    try await blocking { try runProcess("/bin/sh", ["-c", command + " 2>&1"]) }
 }
 
 /// A temporary folder to serve.

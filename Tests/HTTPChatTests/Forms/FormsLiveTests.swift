@@ -75,7 +75,7 @@ struct FormsLiveTests {
             r4 = requests.post(b + '/urlencoded', json={'a': 1})
             print(r1.text); print(r2.text); print(r3.status_code, r4.status_code)
             """
-        let out = try await Task.detached { try runProcess("/usr/bin/env", ["python3", "-c", script]) }.value
+        let out = try await blocking { try runProcess("/usr/bin/env", ["python3", "-c", script]) }
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines == ["a=1 2|b=x&y=z|c=é", "k=v|up:r.bin:application/octet-stream:3", "400 415"], "\(out)")
         await server.shutdown(gracePeriod: .seconds(1))

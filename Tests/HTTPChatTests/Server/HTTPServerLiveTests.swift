@@ -40,7 +40,7 @@ func startLive() async throws -> HTTPServer {
 
 /// Runs curl with `arguments`, returning stdout and stderr merged.
 func curlOutput(_ arguments: [String]) async throws -> String {
-    try await Task.detached { try runProcess("/bin/sh", ["-c", "curl " + arguments.map { "'\($0)'" }.joined(separator: " ") + " 2>&1"]) }.value
+    try await blocking { try runProcess("/bin/sh", ["-c", "curl " + arguments.map { "'\($0)'" }.joined(separator: " ") + " 2>&1"]) }
 }
 
 @Suite("HTTP server live", .serialized)
