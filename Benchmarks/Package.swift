@@ -6,7 +6,8 @@ let package = Package(
     name: "HTTPChatBenchmarks",
     platforms: [.macOS(.v14)],
     dependencies: [
-        .package(path: ".."),
+        // Named, so the product reference holds whatever the checkout folder is called.
+        .package(name: "HTTPChat", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
@@ -37,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "framer-bench",
             dependencies: [
-                .product(name: "HTTPChat", package: "main"),
+                .product(name: "HTTPChat", package: "HTTPChat"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         )

@@ -10,7 +10,8 @@ let targets = ["framer", "request", "chunked", "headers", "multipart", "path"]
 let package = Package(
     name: "HTTPChatFuzz",
     dependencies: [
-        .package(path: ".."),
+        // Named, so the product reference holds whatever the checkout folder is called.
+        .package(name: "HTTPChat", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
@@ -18,14 +19,14 @@ let package = Package(
         .target(name: "CFuzzer"),
         .target(
             name: "FuzzSupport",
-            dependencies: ["CFuzzer", .product(name: "HTTPChat", package: "main"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["CFuzzer", .product(name: "HTTPChat", package: "HTTPChat"), .product(name: "NIOCore", package: "swift-nio")]
         ),
     ] + targets.map { name in
         .executableTarget(
             name: "fuzz-\(name)",
             dependencies: [
                 "FuzzSupport",
-                .product(name: "HTTPChat", package: "main"),
+                .product(name: "HTTPChat", package: "HTTPChat"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
