@@ -1,13 +1,23 @@
 internal import HTTPTypes
 internal import NIOCore
 
-/// A request as ``decodeRequestStream(_:limits:)`` delivered it.
+/// A request as ``decodeRequestStream(_:limits:)`` delivered it. The body is kept as bytes, so requests compare
+/// byte for byte however the body arrived (a UTF-8 sequence split across two reads stays one character).
 struct DecodedRequest: Equatable, CustomStringConvertible {
     var method: String
     var target: String
-    var body: String
-    var trailers: [String] = []
+    var bodyBytes: [UInt8]
+    var trailers: [String]
+    /// The body as text.
+    var body: String { String(decoding: bodyBytes, as: UTF8.self) }
     var description: String { "\(method) \(target) body=\(body.debugDescription) trailers=\(trailers)" }
+
+    init(method: String, target: String, body: String, trailers: [String] = []) {
+        self.method = method
+        self.target = target
+        self.bodyBytes = Array(body.utf8)
+        self.trailers = trailers
+    }
 }
 
 /// Runs a ``ChatFramer`` and an ``HTTPRequestDecoder`` together over `reads`, as a connection does, and returns
@@ -38,7 +48,7 @@ func decodeRequestStream(_ reads: [ByteBuffer], limits: HTTPLimits = HTTPLimits(
                     let request = DecodedRequest(method: head.method.rawValue, target: head.target, body: "")
                     if head.framing == .none { requests.append(request) } else { current = request }
                 case .body(let bytes)?:
-                    current?.body += String(buffer: bytes)
+                    current?.bodyBytes += bytes.readableBytesView
                 case .end(let trailers)?:
                     if var request = current {
                         request.trailers = trailers.map { $0.map { "\($0.name): \($0.value)" } } ?? []

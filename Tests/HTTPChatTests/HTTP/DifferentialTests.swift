@@ -67,7 +67,7 @@ struct DifferentialTests {
         while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
             switch part {
             case .head(let head): current = DecodedRequest(method: head.method.rawValue, target: head.uri, body: "")
-            case .body(let b): current?.body += String(buffer: b)
+            case .body(let b): current?.bodyBytes += b.readableBytesView
             case .end:
                 if let c = current { requests.append(c) }
                 current = nil
