@@ -115,20 +115,35 @@ struct HTTPServerLiveTests {
 
     @Test("graceful shutdown: the request in flight completes with Connection: close, idle ones close, new ones are refused")
     func gracefulShutdown() async throws {
-        let server = try await startLive()
+        // The request in flight is held by a gate, not a fixed sleep, so the test does not depend on when a
+        // busy machine gets around to running the shutdown: the gate opens only once the shutdown has closed
+        // the idle connection, which proves its event reached every connection.
+        let (started, startedSignal) = AsyncStream<Void>.makeStream()
+        let (gate, opener) = AsyncStream<Void>.makeStream()
+        let router = Router()
+        router.get("/hello") { _ in .text("hello") }
+        router.get("/slow") { _ in
+            startedSignal.yield(())
+            for await _ in gate { break }
+            return .text("slow done")
+        }
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.threads = 2
+        let server = try await HTTPServer.start(configuration: configuration, responder: try router.build())
         let port = server.port
         let busy = try TestSocket(port: port)
         let idle = try TestSocket(port: port)
         try idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-        _ = try idle.readLine()
+        _ = try await blocking { try idle.readLine() }
         try busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(100))
+        for await _ in started { break }  // the request is in its handler
         let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
+        _ = try await blocking { try idle.readToEnd() }  // closed without waiting for the grace period
+        opener.yield(())
         let answer = String(decoding: try await blocking { try busy.readToEnd() }, as: UTF8.self)
         #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer)")
         #expect(answer.contains("Connection: close"), "\(answer)")
         #expect(answer.hasSuffix("slow done"), "\(answer)")
-        _ = try await blocking { try idle.readToEnd() }  // closed without waiting for the grace period
         await shutdown.value
         #expect(throws: (any Error).self) { try TestSocket(port: port) }
     }
