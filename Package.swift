@@ -28,10 +28,14 @@ let package = Package(
     targets: [
         // zlib, seen only by Producers/Deflater.swift (Debian: libz-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["libz-dev"])]),
+        // posix_spawn for CGI scripts (Sources/HTTPChat/CGI/CGIRun.swift), with the glibc extensions Swift's
+        // Glibc module does not show (chdir, closefrom).
+        .target(name: "CSpawn", path: "Sources/CSpawn"),
         .target(
             name: "HTTPChat",
             dependencies: [
                 "CZlib",
+                "CSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

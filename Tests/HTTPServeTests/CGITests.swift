@@ -20,6 +20,14 @@ final class CGISite {
         script("nap.sh", "sleep 0.5; printf 'Content-Type: text/plain\\n\\nrested'\n")
         script("plain.sh", "echo no\n", executable: false)
         script("stall.sh", "printf 'Content-Type: text/plain\\n\\npartial'; sleep 5; echo never\n")
+        script("proc.sh", """
+            printf 'Content-Type: text/plain\\n\\n'
+            echo "pid=$$"
+            echo "dir=$(pwd)"
+            grep SigIgn /proc/self/status
+            echo "fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' ')"
+
+            """)
         script("deaf.sh", "printf 'Content-Type: text/plain\\n\\nignored your body'\n")
         _ = FileManager.default.createFile(atPath: path + "/page.txt", contents: Data("static page".utf8))
     }
@@ -50,6 +58,31 @@ struct CGITests {
         #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' \(b)/cgi-bin/plain.sh") == "403")
         #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' \(b)/cgi-bin/none.sh") == "404")
         #expect(try await sh("curl -s -o /dev/null -w '%{http_code}' --path-as-is '\(b)/cgi-bin/../page.txt'") == "400")
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("a script runs in its folder with only stdin, stdout and stderr open, no signal ignored, and is reaped")
+    func processHygiene() async throws {
+        let site = try CGISite()
+        let serve = try Serve([site.path, "--port", "0", "--cgi"])
+        let out = try await sh("curl -s \(serve.base)/cgi-bin/proc.sh")
+        let lines = out.split(separator: "\n").map(String.init)
+        // The server ignores SIGPIPE and holds sockets and files; the script inherits none of that (ls's own
+        // listing adds descriptor 3, its directory).
+        #expect(lines.contains("fds=0 1 2 3 "), "\(out)")
+        // Signals 1-31 (SIGPIPE among them) at their defaults; 32 and 33 are glibc's own and out of reach.
+        let ignored = try #require(lines.first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(8), radix: 16) })
+        #expect(ignored & 0x7FFF_FFFF == 0, "\(out)")
+        let dir = try #require(lines.first { $0.hasPrefix("dir=") })
+        #expect(dir.hasSuffix("/cgi-bin"), "\(out)")
+        let pid = try #require(lines.first { $0.hasPrefix("pid=") }.flatMap { Int($0.dropFirst(4)) })
+        // No zombie: once the response is done the server collects the script's exit.
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = !FileManager.default.fileExists(atPath: "/proc/\(pid)/stat")
+            if !gone { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(gone, "script \(pid) still in the process table (zombie) 2 s after its response")
         #expect(await serve.stop() == 0)
     }
 

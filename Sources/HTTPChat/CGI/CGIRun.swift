@@ -3,10 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-
-#if canImport(Foundation)
-import Foundation
-#endif
+import CSpawn
 
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +20,7 @@ final class CGIRun: Sendable {
         case noHead
     }
 
-    private let process: Process
+    private let process: SpawnedProcess
     private let io: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     private let bridge = StreamBridge()
     private let headResult = NIOLockedValueBox<(result: Result<CGIHead, any Error>?, waiter: CheckedContinuation<CGIHead, any Error>?)>((nil, nil))
@@ -32,49 +29,41 @@ final class CGIRun: Sendable {
     /// The body's producer for the response.
     var bodyProducer: StreamBridgeProducer { StreamBridgeProducer(bridge: bridge) }
 
-    private init(process: Process, io: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+    private init(process: SpawnedProcess, io: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
         self.process = process
         self.io = io
     }
 
     /// Starts `script` with its standard streams on pipes handed to NIO.
     static func start(_ script: String, environment: [String: String], directory: String, logger: Logger, name: String) async throws -> CGIRun {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = []
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
+        let process: SpawnedProcess
+        let inFD: CInt, outFD: CInt, errFD: CInt
         do {
-            try process.run()
+            (process, inFD, outFD, errFD) = try SpawnedProcess.start(script, environment: environment, directory: directory)
         } catch {
             logger.error("cgi script could not start", metadata: ["script": "\(name)", "error": "\(error)"])
             throw HTTPError(.badGateway)
         }
-        // NIO takes ownership of copies of the parent's ends; every Foundation handle is closed here, so the
-        // script alone holds the other ends and its exit is seen as end of file.
-        let outFD = dup(stdout.fileHandleForReading.fileDescriptor)
-        let inFD = dup(stdin.fileHandleForWriting.fileDescriptor)
-        let errFD = dup(stderr.fileHandleForReading.fileDescriptor)
-        for handle in [stdin.fileHandleForReading, stdin.fileHandleForWriting, stdout.fileHandleForReading,
-                       stdout.fileHandleForWriting, stderr.fileHandleForReading, stderr.fileHandleForWriting] {
-            try? handle.close()
-        }
         let group = MultiThreadedEventLoopGroup.singleton
-        let io = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptors(input: outFD, output: inFD) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                    wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
-                )
+        let io: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let errors: NIOAsyncChannel<ByteBuffer, Never>
+        do {
+            io = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptors(input: outFD, output: inFD) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
             }
-        }
-        let errors = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: errFD) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
+            errors = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: errFD) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
+                }
             }
+        } catch {
+            process.killGroup()
+            Task { await process.reap(killingAfterGrace: .zero) }
+            throw error
         }
         Task {
             try? await errors.executeThenClose { inbound in
@@ -90,11 +79,11 @@ final class CGIRun: Sendable {
 
     /// Runs the exchange and returns the script's head; the body follows through ``bodyProducer``.
     func head(body: RequestBody, timeout: Duration, limit: Int) async throws -> CGIHead {
-        let pid = process.processIdentifier
+        let process = self.process
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
             self?.timedOut.withLockedValue { $0 = true }
-            Self.killGroup(pid)
+            process.killGroup()
             self?.resolveHead(.failure(Failure.timedOut))
         }
         Task { [self] in
@@ -129,7 +118,8 @@ final class CGIRun: Sendable {
                 resolveHead(.failure(error))
                 bridge.fail()
             }
-            if process.isRunning { Self.killGroup(pid) }
+            // Its output has ended: a script still running past that is stopped, and either way reaped.
+            await process.reap(killingAfterGrace: .milliseconds(100))
         }
         return try await withCheckedThrowingContinuation { continuation in
             let ready: Result<CGIHead, any Error>? = headResult.withLockedValue { state in
@@ -143,15 +133,8 @@ final class CGIRun: Sendable {
 
     /// Stops the script and drops its body (a local redirect).
     func abandon() {
-        Self.killGroup(process.processIdentifier)
+        process.killGroup()
         bridge.fail()
-    }
-
-    /// Kills the script and everything it started: Foundation starts it as the leader of its own process group,
-    /// and a child it left running (a `sleep`, say) would otherwise hold its stdout open after its death.
-    private static func killGroup(_ pid: pid_t) {
-        kill(-pid, SIGKILL)
-        kill(pid, SIGKILL)
     }
 
     private func resolveHead(_ result: Result<CGIHead, any Error>) {

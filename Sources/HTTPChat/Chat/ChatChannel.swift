@@ -56,7 +56,9 @@ public final class ChatChannel {
     private var framer: ChatFramer
     var context: ChannelHandlerContext?
 
-    private var queue = CircularBuffer<OutboundItem>(initialCapacity: 4)
+    /// Room for one item to start with: most responses go out directly or as one producer, and every idle
+    /// connection pays for what is reserved here (it grows by doubling when pipelining queues more).
+    private var queue = CircularBuffer<OutboundItem>(initialCapacity: 1)
     private var current: (any ChatProducer)?
     private var queuedBytes = 0
     private var waitingForProducer = false

@@ -1,8 +1,10 @@
 /// Buffer sizes and bounds of a chat channel. Every value has a documented default.
 public struct ChatConfiguration: Sendable, Hashable {
     /// asynchat's `ac_in_buffer_size`: the size of the first read buffer. Reads adapt between 64 bytes and
-    /// `max(inBufferSize, 64 KiB)`. Default 16 KiB.
-    public var inBufferSize: Int = 16 * 1024
+    /// `max(inBufferSize, 64 KiB)`: a read that fills the buffer makes the next one larger. Default 1 KiB,
+    /// nginx's `client_header_buffer_size`: SwiftNIO keeps each connection's read buffer between reads, so this
+    /// is what every idle keep-alive connection holds (16 KiB made 10,000 idle connections cost 160 MiB).
+    public var inBufferSize: Int = 1024
     /// asynchat's `ac_out_buffer_size`: the chunk size producers are asked for. Default 64 KiB.
     public var outBufferSize: Int = 64 * 1024
     /// The most bytes a delimited frame may hold before its delimiter (see ``ChatFramer/maxDelimitedLength``).

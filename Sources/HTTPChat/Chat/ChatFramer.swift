@@ -137,7 +137,7 @@ public struct ChatFramer: Sendable {
         if failed { throw .delimiterNotFound(limit: maxDelimitedLength) }
         switch mode {
         case .none:
-            guard buffer.readableBytes > 0 else { return nil }
+            guard buffer.readableBytes > 0 else { return drained() }
             return .data(buffer.readSlice(length: buffer.readableBytes)!)
 
         case .count(let remaining):
@@ -146,7 +146,7 @@ public struct ChatFramer: Sendable {
                 return .terminator
             }
             let available = buffer.readableBytes
-            guard available > 0 else { return nil }
+            guard available > 0 else { return drained() }
             let take = Swift.min(remaining, available)
             mode = .count(remaining: remaining - take)
             return .data(buffer.readSlice(length: take)!)
@@ -173,10 +173,18 @@ public struct ChatFramer: Sendable {
             // No whole delimiter: everything before a possible delimiter prefix at the end is frame content.
             let safe = scan.safeLength
             if frameLength + safe > maxDelimitedLength { return try overLimit() }
-            guard safe > 0 else { return nil }
+            guard safe > 0 else { return buffer.readableBytes == 0 ? drained() : nil }
             frameLength += safe
             return .data(buffer.readSlice(length: safe)!)
         }
+    }
+
+    /// Out of input. When every buffered byte has been handed out, the buffer lets go of its storage (a whole
+    /// read buffer, often 16 KiB, that an idle keep-alive connection would otherwise hold until its next read;
+    /// slices handed out keep it alive only as long as their holders do). `append` adopts the next read anyway.
+    private mutating func drained() -> ChatEvent? {
+        if buffer.capacity > 0 { buffer = .noBytes }
+        return nil
     }
 
     /// The frame is longer than the limit: hand out what still fits (so the consumer sees the frame's start,

@@ -107,7 +107,7 @@ public struct HTTPRequestDecoder: Sendable {
         switch state {
         case .head:
             defer {
-                collected.clear()
+                collected = .noBytes
                 requestLineChecked = false
             }
             if Self.isOnlyEmptyLines(collected) { return nil }  // RFC 9112 §2.2: ignore leading CRLFs
@@ -134,7 +134,7 @@ public struct HTTPRequestDecoder: Sendable {
 
         case .chunkSize:
             let size = try Self.parseChunkSizeLine(collected)
-            collected.clear()
+            collected = .noBytes
             if size == 0 {
                 state = .trailers
                 return nil
@@ -154,7 +154,7 @@ public struct HTTPRequestDecoder: Sendable {
         case .chunkDataEnd:
             let ok = collected.readableBytes == 2
                 && collected.getInteger(at: collected.readerIndex, as: UInt16.self) == 0x0D0A
-            collected.clear()
+            collected = .noBytes
             guard ok else { throw .bad("chunk data not followed by CRLF") }
             state = .chunkSize
             terminator = Self.lineDelimiter
@@ -170,7 +170,7 @@ public struct HTTPRequestDecoder: Sendable {
             }
             trailerBytes += collected.readableBytes + 2
             try parseTrailer()
-            collected.clear()
+            collected = .noBytes
             return nil
         }
     }

@@ -1,0 +1,14 @@
+#ifndef HTTPCHAT_CSPAWN_H
+#define HTTPCHAT_CSPAWN_H
+#include <sys/types.h>
+
+/// Starts `path` with `argv` and `envp` (NULL-terminated), in `directory`, as the leader of a new process
+/// group, with `stdinFD`, `stdoutFD` and `stderrFD` as its standard streams, every other descriptor closed and
+/// every signal at its default disposition and unblocked (the server ignores SIGPIPE; a script must not
+/// inherit that). Nothing runs in the child but the exec: posix_spawn, not fork.
+///
+/// Returns 0 and stores the child's pid, or an errno value.
+int httpchat_spawn(const char *path, char *const argv[], char *const envp[], const char *directory,
+                   int stdinFD, int stdoutFD, int stderrFD, pid_t *pid);
+
+#endif
