@@ -62,7 +62,10 @@ public final class ChatListener: Sendable {
                     }
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP level: `.socketOption(.tcp_nodelay)` would set SOL_SOCKET option 1, which is SO_DEBUG (strace
+            // showed it on every accepted socket; Nagle stayed off only because accepted sockets inherit the
+            // listener's TCP_NODELAY, which NIO sets).
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(
                 .writeBufferWaterMark,
