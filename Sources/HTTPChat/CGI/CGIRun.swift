@@ -39,7 +39,10 @@ final class CGIRun: Sendable {
         let process: SpawnedProcess
         let inFD: CInt, outFD: CInt, errFD: CInt
         do {
-            (process, inFD, outFD, errFD) = try SpawnedProcess.start(script, environment: environment, directory: directory)
+            // posix_spawn waits for the child's exec: done on NIO's thread pool, never on the event loop.
+            (process, inFD, outFD, errFD) = try await NIOThreadPool.singleton.runIfActive {
+                try SpawnedProcess.start(script, environment: environment, directory: directory)
+            }
         } catch {
             logger.error("cgi script could not start", metadata: ["script": "\(name)", "error": "\(error)"])
             throw HTTPError(.badGateway)
