@@ -4,8 +4,8 @@
 
 /// Starts `path` with `argv` and `envp` (NULL-terminated), in `directory`, as the leader of a new process
 /// group, with `stdinFD`, `stdoutFD` and `stderrFD` as its standard streams, every other descriptor closed and
-/// every signal at its default disposition and unblocked (the server ignores SIGPIPE; a script must not
-/// inherit that). Nothing runs in the child but the exec: posix_spawn, not fork.
+/// every signal at its default disposition and unblocked (the server ignores SIGINT and SIGQUIT for its
+/// own signal handling; a script must not inherit that). Nothing runs in the child but the exec: posix_spawn, not fork.
 ///
 /// Returns 0 and stores the child's pid, or an errno value.
 int httpchat_spawn(const char *path, char *const argv[], char *const envp[], const char *directory,

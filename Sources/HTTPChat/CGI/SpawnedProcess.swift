@@ -92,7 +92,7 @@ final class SpawnedProcess: Sendable {
             do {
                 try await Task.sleep(for: pause)
             } catch {
-                // Cancelled: stop waiting politely; a killed process ends at once.
+                // Cancelled: no more sleeping. Kill now and keep collecting: a killed process ends at once.
                 if !killed {
                     killGroup()
                     killed = true
@@ -104,9 +104,8 @@ final class SpawnedProcess: Sendable {
     }
 
     private static func currentDirectory() -> String {
-        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-        let ok = buffer.withUnsafeMutableBufferPointer { getcwd($0.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self) }, $0.count) != nil }
-        guard ok, let end = buffer.firstIndex(of: 0) else { return "." }
-        return String(decoding: buffer[..<end], as: UTF8.self)
+        guard let cwd = getcwd(nil, 0) else { return "." }  // glibc and Darwin allocate the buffer
+        defer { free(cwd) }
+        return String(cString: cwd)
     }
 }

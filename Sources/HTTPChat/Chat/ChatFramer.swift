@@ -173,17 +173,17 @@ public struct ChatFramer: Sendable {
             // No whole delimiter: everything before a possible delimiter prefix at the end is frame content.
             let safe = scan.safeLength
             if frameLength + safe > maxDelimitedLength { return try overLimit() }
-            guard safe > 0 else { return buffer.readableBytes == 0 ? drained() : nil }
+            guard safe > 0 else { return drained() }
             frameLength += safe
             return .data(buffer.readSlice(length: safe)!)
         }
     }
 
-    /// Out of input. When every buffered byte has been handed out, the buffer lets go of its storage (a whole
-    /// read buffer, often 16 KiB, that an idle keep-alive connection would otherwise hold until its next read;
-    /// slices handed out keep it alive only as long as their holders do). `append` adopts the next read anyway.
+    /// Out of input: `nil`. When every buffered byte has been handed out, the buffer also lets go of its
+    /// storage (a whole read buffer, which an idle keep-alive connection would otherwise hold until its next
+    /// read; slices handed out keep it alive only as long as their holders do). `append` adopts the next read.
     private mutating func drained() -> ChatEvent? {
-        if buffer.capacity > 0 { buffer = .noBytes }
+        if buffer.readableBytes == 0 && buffer.capacity > 0 { buffer = .noBytes }
         return nil
     }
 
