@@ -82,6 +82,12 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a client may take to send a request head.", valueName: "seconds"))
     var headerTimeout: Double = 10
 
+    @Option(help: ArgumentHelp("Seconds a client may pause while sending a request body.", valueName: "seconds"))
+    var bodyTimeout: Double = 60
+
+    @Option(help: ArgumentHelp("Seconds a client may take no response bytes before it is dropped.", valueName: "seconds"))
+    var sendTimeout: Double = 60
+
     @Option(help: ArgumentHelp("Seconds an idle keep-alive connection stays open.", valueName: "seconds"))
     var idleTimeout: Double = 60
 
@@ -126,7 +132,7 @@ struct HTTPServe: AsyncParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxBody, maxBody < 0 { throw ValidationError("--max-body must not be negative") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
-        guard headerTimeout > 0, idleTimeout > 0, cgiTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard headerTimeout > 0, bodyTimeout > 0, sendTimeout > 0, idleTimeout > 0, cgiTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         if cgi, stat(resolvedRoot + "/cgi-bin", &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw ValidationError("--cgi needs a folder ROOT/cgi-bin")
         }
@@ -172,6 +178,8 @@ struct HTTPServe: AsyncParsableCommand {
         if let threads { configuration.threads = threads }
         if let maxBody { configuration.limits.maxBodyBytes = maxBody }
         configuration.limits.headerReadTimeout = .nanoseconds(Int64(headerTimeout * 1e9))
+        configuration.limits.bodyReadTimeout = .nanoseconds(Int64(bodyTimeout * 1e9))
+        configuration.chat.sendTimeout = .nanoseconds(Int64(sendTimeout * 1e9))
         configuration.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
         let descriptors = Self.raiseDescriptorLimit()
         configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections(descriptors: descriptors)

@@ -40,6 +40,13 @@ public final class ChatChannel {
     /// Bytes pushed but not yet handed to the socket (producers not yet pulled do not count).
     public var queuedOutputBytes: Int { queuedBytes }
 
+    /// Whether output is still on its way: bytes or producers queued, a producer being pulled, or bytes
+    /// written that the socket has not taken yet. Bytes the socket has taken count as sent.
+    public var isSending: Bool {
+        guard let context else { return false }
+        return !queue.isEmpty || current != nil || Self.bufferedBytes(context) > 0
+    }
+
     /// Bytes received but not yet framed.
     public var bufferedInputBytes: Int { framer.bufferedByteCount }
 
@@ -65,6 +72,11 @@ public final class ChatChannel {
     private var draining = false
     private var drainRequested = false
     private var needsFlush = false
+    /// Bytes written to the channel so far; what it still buffers has not been taken by the socket.
+    private var handedBytes = 0
+    /// The send-timeout check, while output waits on the peer.
+    private var sendWatch: Scheduled<Void>?
+    private var sentAtLastCheck = 0
 
     private var opened = false
     private var closeRequested = false
@@ -216,6 +228,7 @@ public final class ChatChannel {
     }
 
     func writabilityChanged() {
+        if let context, !context.channel.isWritable { watchOutput() }
         drain()
         updateReadInterest()
     }
@@ -223,6 +236,8 @@ public final class ChatChannel {
     func channelInactive() {
         guard !closed else { return }
         closed = true
+        sendWatch?.cancel()
+        sendWatch = nil
         cancelQueuedOutput()
         chatProtocol.channelClosed(chat: self)
     }
@@ -315,15 +330,18 @@ public final class ChatChannel {
                 switch current!.more(producerContext) {
                 case .bytes(let bytes):
                     if bytes.readableBytes > 0 {
+                        handedBytes += bytes.readableBytes
                         context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
                         needsFlush = true
                     }
                 case .fileRegion(let region):
                     if region.readableBytes > 0 {
+                        handedBytes += region.readableBytes
                         context.write(NIOAny(IOData.fileRegion(region)), promise: nil)
                         needsFlush = true
                     }
                 case .notifying(let data, let promise):
+                    handedBytes += data.readableBytes
                     context.write(NIOAny(data), promise: promise)
                     needsFlush = true
                 case .wait(let future):
@@ -350,6 +368,7 @@ public final class ChatChannel {
                 guard context.channel.isWritable else { break pump }
                 queue.removeFirst()
                 queuedBytes -= bytes.readableBytes
+                handedBytes += bytes.readableBytes
                 context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
                 needsFlush = true
             case .producer(let producer):
@@ -388,6 +407,43 @@ public final class ChatChannel {
         context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
             self.context?.close(promise: nil)
+        }
+        watchOutput()  // a peer that reads nothing more must not hold the close back forever
+    }
+
+    // MARK: - Send timeout (nginx's send_timeout)
+
+    /// Bytes the channel still buffers: written to it, not yet taken by the socket.
+    private static func bufferedBytes(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+    }
+
+    /// ``isSending``, and when output is still on its way, makes sure the send timeout watches the peer. The
+    /// channel starts the watch itself when the socket stops taking bytes and when a close waits for output;
+    /// a protocol's own timer (HTTP's idle timeout) calls this for output that waits below the water mark.
+    func checkSending() -> Bool {
+        guard isSending else { return false }
+        watchOutput()
+        return true
+    }
+
+    /// Starts checking, every ``ChatConfiguration/sendTimeout``, that the peer takes some of the output
+    /// waiting for it.
+    private func watchOutput() {
+        guard sendWatch == nil, let timeout = configuration.sendTimeout, !closed, let context else { return }
+        sentAtLastCheck = handedBytes - Self.bufferedBytes(context)
+        sendWatch = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput() }
+    }
+
+    private func checkOutput() {
+        sendWatch = nil
+        guard !closed, let context else { return }
+        let buffered = Self.bufferedBytes(context)
+        guard buffered > 0 else { return }  // the socket took everything: nothing waits on the peer
+        if handedBytes - buffered == sentAtLastCheck {
+            close()  // not one byte went out in a whole timeout
+        } else {
+            watchOutput()
         }
     }
 

@@ -1,4 +1,6 @@
-/// Buffer sizes and bounds of a chat channel. Every value has a documented default.
+public import NIOCore
+
+/// Buffer sizes, bounds and the send timeout of a chat channel. Every value has a documented default.
 public struct ChatConfiguration: Sendable, Hashable {
     /// asynchat's `ac_in_buffer_size`: the size of the first read buffer. Reads adapt between 64 bytes and
     /// `max(inBufferSize, 64 KiB)`: a read that fills the buffer makes the next one larger. Default 1 KiB,
@@ -15,13 +17,20 @@ public struct ChatConfiguration: Sendable, Hashable {
     public var outputHighWaterMark: Int = 256 * 1024
     /// Queued output, in bytes, below which pulling and reading resume. Default 64 KiB.
     public var outputLowWaterMark: Int = 64 * 1024
+    /// How long output may wait for a peer that takes none of it (nginx's `send_timeout`): once the socket
+    /// stops taking bytes, the connection is closed if no byte has gone out after this long (checked every
+    /// `sendTimeout`, so a stall is cut between one and two timeouts after the last byte went out). A slow
+    /// reader that keeps taking bytes is never cut. `nil` turns it off. Default 60 s.
+    public var sendTimeout: TimeAmount? = .seconds(60)
 
     /// The defaults.
     public init() {}
 
-    /// Traps on values that cannot work: non-positive buffer sizes or a low-water mark above the high one.
+    /// Traps on values that cannot work: non-positive buffer sizes or timeout, or a low-water mark above the
+    /// high one.
     func validate() {
         precondition(inBufferSize > 0 && outBufferSize > 0, "buffer sizes must be positive")
+        precondition(sendTimeout.map { $0 > .zero } ?? true, "sendTimeout must be positive")
         precondition(maxDelimitedLength >= 0, "maxDelimitedLength must not be negative")
         precondition(
             outputLowWaterMark >= 0 && outputLowWaterMark <= outputHighWaterMark,

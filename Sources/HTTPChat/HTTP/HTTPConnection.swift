@@ -24,7 +24,7 @@ final class HTTPConnectionContext: Sendable {
 /// responder for each request, one at a time, writes responses in order (pipelined requests wait in the
 /// framer's buffer, input suspended, until the response before them is queued), keeps or closes the
 /// connection (RFC 9112 §9.3), sends `100 Continue` when a body is first read, and enforces the header-read
-/// and idle timeouts.
+/// body-read and idle timeouts.
 final class HTTPConnection: ChatProtocol {
     /// Where the connection is, for the timeouts.
     private enum Phase {
@@ -32,7 +32,9 @@ final class HTTPConnection: ChatProtocol {
         case idle(since: NIODeadline)
         /// A head is expected or arriving: the header-read timeout runs.
         case head(since: NIODeadline)
-        /// A request is being read or answered: no timeout.
+        /// A body is expected from the client: the body-read timeout runs from the last bytes received.
+        case body(since: NIODeadline)
+        /// A request is being answered, or its body is held back by the server: no timeout.
         case busy
     }
 
@@ -65,6 +67,7 @@ final class HTTPConnection: ChatProtocol {
     private var nextID = 0
     private var phase = Phase.busy
     private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
     private var closing = false
     private var shuttingDown = false
 
@@ -143,28 +146,34 @@ final class HTTPConnection: ChatProtocol {
     private func handle(_ event: HTTPRequestDecoder.Event, chat: ChatChannel) {
         switch event {
         case .head(let head):
-            enter(.busy)
             switch head.framing {
             case .none:
+                enter(.busy)
                 dispatch(head, body: .empty, complete: true, chat: chat)
             case .length(let n) where n <= limits.collectBodyBelow && !head.expectsContinue:
+                enter(.body(since: chat.eventLoop.now))
                 collecting = (head, chat.allocator.buffer(capacity: n))
             default:
+                // A client that expects 100 Continue sends nothing until it is sent (bodyWanted).
+                enter(head.expectsContinue ? .busy : .body(since: chat.eventLoop.now))
                 startStreaming(head, chat: chat)
             }
 
         case .body(var bytes):
+            if case .body = phase { phase = .body(since: chat.eventLoop.now) }  // the timer re-reads it
             if collecting != nil {
                 collecting!.body.writeBuffer(&bytes)
             } else if var ex = exchange, let source = ex.source, !ex.consumerGone {
                 if source.yield(bytes) == .stopProducing {
                     ex.bodyPaused = true
                     exchange = ex
+                    enter(.busy)
                     chat.suspendInput()
                 }
             }
 
         case .end(let trailers):
+            enter(.busy)
             if let (head, body) = collecting {
                 collecting = nil
                 dispatch(head, body: RequestBody(bytes: body), complete: true, chat: chat)
@@ -251,7 +260,14 @@ final class HTTPConnection: ChatProtocol {
         guard var ex = exchange, ex.id == id, ex.bodyPaused else { return }
         ex.bodyPaused = false
         exchange = ex
-        chat?.resumeInput()
+        resumeBody()
+    }
+
+    /// Reads the body again after the server held it back: the body-read timeout runs from now.
+    private func resumeBody() {
+        guard let chat else { return }
+        enter(.body(since: chat.eventLoop.now))
+        chat.resumeInput()
     }
 
     private func bodyAbandoned(_ id: Int) {
@@ -260,7 +276,7 @@ final class HTTPConnection: ChatProtocol {
         let wasPaused = ex.bodyPaused
         ex.bodyPaused = false
         exchange = ex
-        if wasPaused { chat?.resumeInput() }
+        if wasPaused { resumeBody() }
     }
 
     private func bodyWanted(_ id: Int) {
@@ -268,6 +284,7 @@ final class HTTPConnection: ChatProtocol {
         ex.continuePending = false
         exchange = ex
         chat.push(chat.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))
+        if !ex.bodyComplete, !ex.bodyPaused { enter(.body(since: chat.eventLoop.now)) }
     }
 
     // MARK: - Responses
@@ -435,47 +452,57 @@ final class HTTPConnection: ChatProtocol {
 
     // MARK: - Timeouts
 
+    /// Sets the phase. One timer serves every phase: it is armed for the earliest deadline known, and a later
+    /// deadline keeps the armed timer (when it fires, ``timerFired()`` re-reads the phase and re-arms), so
+    /// moving between phases costs no timer churn unless the new deadline comes sooner.
     private func enter(_ newPhase: Phase) {
         phase = newPhase
-        guard timer == nil, let chat else { return }
-        let deadline: NIODeadline
-        switch newPhase {
-        case .busy: return
-        case .idle(let since):
-            guard let t = limits.idleTimeout else { return }
-            deadline = since + t
-        case .head(let since):
-            guard let t = limits.headerReadTimeout else { return }
-            deadline = since + t
+        guard let chat, let deadline = deadline(of: newPhase) else { return }
+        if let timer {
+            if timerDeadline <= deadline { return }
+            timer.cancel()
         }
+        timerDeadline = deadline
         timer = chat.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
     }
 
+    private func deadline(of phase: Phase) -> NIODeadline? {
+        switch phase {
+        case .busy: nil
+        case .idle(let since): limits.idleTimeout.map { since + $0 }
+        case .head(let since): limits.headerReadTimeout.map { since + $0 }
+        case .body(let since): limits.bodyReadTimeout.map { since + $0 }
+        }
+    }
+
+    /// The phase may have moved on since the timer was armed, so this re-reads it and re-arms for a deadline
+    /// still ahead.
     private func timerFired() {
         timer = nil
-        guard let chat, chat.isActive else { return }
+        guard let chat, chat.isActive, let deadline = deadline(of: phase) else { return }
         let now = chat.eventLoop.now
+        guard now >= deadline else {
+            enter(phase)
+            return
+        }
         switch phase {
         case .busy:
             return
-        case .idle(let since):
-            guard let t = limits.idleTimeout else { return }
-            if now >= since + t {
-                context.logger.trace("idle timeout")
-                chat.close()
-            } else {
-                enter(phase)
+        case .idle:
+            if chat.checkSending() {
+                enter(.idle(since: now))  // the last response is still going out: idle starts after it
+                return
             }
-        case .head(let since):
-            guard let t = limits.headerReadTimeout else { return }
-            if now >= since + t {
-                context.logger.debug("header read timeout")
-                closing = true
-                chat.suspendInput()
-                if decoder.isIdle { chat.close() } else { sendError(.requestTimeout, chat: chat) }
-            } else {
-                enter(phase)
-            }
+            context.logger.trace("idle timeout")
+            chat.close()
+        case .head:
+            context.logger.debug("header read timeout")
+            closing = true
+            chat.suspendInput()
+            if decoder.isIdle { chat.close() } else { sendError(.requestTimeout, chat: chat) }
+        case .body:
+            enter(.busy)
+            fail(HTTPParseError(.requestTimeout, "the body stalled"), chat: chat)
         }
     }
 }

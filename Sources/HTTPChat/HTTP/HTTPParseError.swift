@@ -21,6 +21,8 @@ public struct HTTPParseError: Error, Hashable, Sendable, CustomStringConvertible
         case versionNotSupported
         /// An `Expect` other than `100-continue` (417).
         case expectationFailed
+        /// The client stopped sending a request body for longer than ``HTTPLimits/bodyReadTimeout`` (408).
+        case requestTimeout
     }
 
     /// The class of failure.
@@ -48,6 +50,7 @@ public struct HTTPParseError: Error, Hashable, Sendable, CustomStringConvertible
         case .notImplemented: return .notImplemented
         case .versionNotSupported: return .httpVersionNotSupported
         case .expectationFailed: return .expectationFailed
+        case .requestTimeout: return .requestTimeout
         }
     }
 

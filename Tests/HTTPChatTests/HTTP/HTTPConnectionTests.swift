@@ -275,6 +275,83 @@ struct HTTPConnectionTests {
         #expect(!c.isOpen)
     }
 
+    @Test("a client that stops mid-body gets 408 at the body-read timeout, collected or streamed, and is closed")
+    func bodyTimeout() async throws {
+        var limits = HTTPLimits()
+        limits.bodyReadTimeout = .seconds(2)  // shorter than the header-read timeout's 10 s: it still counts
+        limits.collectBodyBelow = 16
+        for (length, how) in [(10, "collected"), (1000, "streamed")] {
+            let c = try await InProcessConnection(responder: echo, limits: limits)
+            try await c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: \(length)\r\n\r\nabc")
+            await c.advanceTime(by: .milliseconds(1500))
+            #expect(c.isOpen, "\(how): 1.5 s of 2 without body bytes")
+            await c.advanceTime(by: .seconds(1))
+            let r = try #require(try await c.readResponse(), "\(how)")
+            #expect(r.status == 408, "\(how)")
+            #expect(r.headerFields[.connection] == "close", "\(how)")
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(!c.isOpen, "\(how)")
+        }
+    }
+
+    @Test("the body-read timeout counts from the last bytes: a body that trickles in slower than it in total is read")
+    func bodyTimeoutIsBetweenReads() async throws {
+        var limits = HTTPLimits()
+        limits.bodyReadTimeout = .seconds(2)
+        for length in [5, 100_000] {  // collected and streamed
+            let c = try await InProcessConnection(responder: ResponderFunction { request in
+                .text("\(try await request.body.collect(upTo: 1 << 20).readableBytes)")
+            }, limits: limits)
+            try await c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: \(length)\r\n\r\n")
+            var sent = 0
+            for i in 0..<5 {
+                await c.advanceTime(by: .milliseconds(1500))
+                let n = i == 4 ? length - sent : length / 5
+                try await c.send(String(repeating: "b", count: n))
+                sent += n
+            }
+            #expect(try await c.readResponse()?.text == "\(length)", "7.5 s in all, never 2 s without bytes")
+            #expect(c.isOpen)
+        }
+    }
+
+    @Test("the body-read timeout does not run while the server holds the body back: 100 Continue not yet sent")
+    func bodyTimeoutWaitsForContinue() async throws {
+        var limits = HTTPLimits()
+        limits.bodyReadTimeout = .seconds(2)
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        let c = try await InProcessConnection(responder: ResponderFunction { request in
+            for await _ in gate { break }  // decide slowly, then read
+            return .text(String(buffer: try await request.body.collect(upTo: 100)))
+        }, limits: limits)
+        try await c.send("PUT /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        await c.advanceTime(by: .seconds(5))
+        #expect(c.isOpen)
+        #expect(try await c.pendingOutput() == "", "no 408 while the client waits for 100 Continue")
+        open.yield()
+        #expect(try await c.readResponse()?.status == 100)
+        try await c.send("data")
+        #expect(try await c.readResponse()?.text == "data")
+    }
+
+    @Test("the body-read timeout does not run while the server holds the body back: its consumer is slow")
+    func bodyTimeoutWaitsForConsumer() async throws {
+        var limits = HTTPLimits()
+        limits.bodyReadTimeout = .seconds(2)
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        let c = try await InProcessConnection(responder: ResponderFunction { request in
+            for await _ in gate { break }  // read nothing for a while: the body's buffer fills and input pauses
+            return .text("\(try await request.body.collect(upTo: 1 << 20).readableBytes)")
+        }, limits: limits)
+        try await c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        for _ in 0..<20 { try await c.send(String(repeating: "b", count: 5000)) }
+        await c.advanceTime(by: .seconds(5))
+        #expect(c.isOpen)
+        #expect(try await c.pendingOutput() == "", "no 408 while the server is the one not reading")
+        open.yield()
+        #expect(try await c.readResponse()?.text == "100000")
+    }
+
     @Test("end of input after pipelined requests: every one is answered, then the connection closes")
     func halfCloseAnswersAll() async throws {
         let c = try await InProcessConnection(responder: echo)
