@@ -201,6 +201,8 @@ struct HTTPServeTests {
         (["/definitely/not/here"], "is not a folder"),
         (["--port", "70000"], "--port must be 0 to 65535"),
         (["--threads", "0"], "--threads must be at least 1"),
+        (["--send-timeout", "0"], "timeouts must be positive"),
+        (["--body-timeout", "0"], "timeouts must be positive"),
         (["--bogus"], "Unknown option '--bogus'"),
         (["--cache-control", "x", "--no-cache"], "cannot be combined"),
         (["--port", "abc"], "--port"),
