@@ -24,9 +24,9 @@ public struct HTTPLimits: Sendable, Hashable {
     /// (its consumer is busy, or `100 Continue` is not sent yet). When it passes, the server answers 408 if
     /// the request has no response yet, and closes. `nil` turns it off. Default 60 s.
     public var bodyReadTimeout: TimeAmount? = .seconds(60)
-    /// How long an idle keep-alive connection stays open between requests, counted once the last response has
-    /// gone out (a long download is not cut: see ``ChatConfiguration/sendTimeout`` for clients that stop
-    /// reading). `nil` turns it off. Default 60 s.
+    /// How long an idle keep-alive connection stays open between requests. A response still going out at the
+    /// deadline restarts the count, so a long download is never cut (``ChatConfiguration/sendTimeout`` drops
+    /// clients that stop reading). `nil` turns it off. Default 60 s.
     public var idleTimeout: TimeAmount? = .seconds(60)
     /// The methods accepted (RFC 9110 §9.1: an unrecognized method is answered 501). `nil` accepts any valid
     /// token. Default: ``HTTPLimits/registeredMethods``.
