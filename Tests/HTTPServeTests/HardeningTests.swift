@@ -87,7 +87,11 @@ struct HardeningTests {
         _ = try await sh("curl -s -o /dev/null \(serve.base)/big.bin; curl -s --compressed -o /dev/null \(serve.base)/big.txt")
         let before = try #require(serve.rss)
         let out = try await python(#"""
-            import socket, time, urllib.request
+            import os, socket, time, urllib.request
+            def server_sockets():
+                fds = '/proc/\#(serve.process.processIdentifier)/fd'
+                return sum(1 for fd in os.listdir(fds) if os.readlink(fds + '/' + fd).startswith('socket:'))
+            base = server_sockets()
             socks = []
             for i in range(20):
                 s = socket.socket()
@@ -101,10 +105,14 @@ struct HardeningTests {
             print('other', urllib.request.urlopen('http://127.0.0.1:\#(serve.port)/small.txt').read().decode())
             # Hold the stuck connections open while the server's memory is read.
             print('RSS', open('/proc/\#(serve.process.processIdentifier)/status').read().split('VmRSS:')[1].split()[0])
-            # Read nothing more: after one to two 4 s periods without a byte taken, the server drops the 16 MiB
-            # downloads (what the socket buffers held still arrives, then the end). The gzipped text (~1 MB)
-            # fits in the kernel's socket buffers: nothing waits in the server, so only the idle timeout ends it.
-            time.sleep(7)
+            # Read nothing more: after one to two 4 s periods without a byte taken, the server drops the stuck
+            # responses. Wait until it has dropped at least the ten 16 MiB ones (the gzipped text, ~1 MB, may
+            # fit in the kernel's socket buffers: then nothing waits in the server and only the idle timeout
+            # ends those), then check that those ten end early (what the socket buffers held still arrives).
+            deadline = time.time() + 25
+            while server_sockets() > base + 10 and time.time() < deadline:
+                time.sleep(0.2)
+            print('open', server_sockets() - base)
             dropped = 0
             deadline = time.time() + 5
             for s in socks[0::2]:
@@ -123,7 +131,8 @@ struct HardeningTests {
             print('dropped', dropped)
             """#)
         let during = try #require(Int(out.firstMatch(of: /RSS (\d+)/)?.1 ?? "")) * 1024
-        print("slow readers: server RSS \(before >> 10) KiB before, \(during >> 10) KiB with 20 stuck 16 MiB responses")
+        let open = out.firstMatch(of: /open (\d+)/)?.1 ?? "?"
+        print("slow readers: server RSS \(before >> 10) KiB before, \(during >> 10) KiB with 20 stuck 16 MiB responses; \(open) of them left after the send timeout")
         #expect(out.contains("other small"), "\(out)")
         #expect(out.contains("dropped 10"), "\(out)")
         #expect(during - before < 24 << 20, "RSS grew from \(before) to \(during)")
