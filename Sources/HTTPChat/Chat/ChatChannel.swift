@@ -76,7 +76,6 @@ public final class ChatChannel {
     private var handedBytes = 0
     /// The send-timeout check, while output waits on the peer.
     private var sendWatch: Scheduled<Void>?
-    private var sentAtLastCheck = 0
 
     private var opened = false
     private var closeRequested = false
@@ -408,7 +407,8 @@ public final class ChatChannel {
         written.futureResult.assumeIsolated().whenComplete { _ in
             self.context?.close(promise: nil)
         }
-        watchOutput()  // a peer that reads nothing more must not hold the close back forever
+        // A peer that reads nothing more must not hold the close back forever.
+        if Self.bufferedBytes(context) > 0 { watchOutput() }
     }
 
     // MARK: - Send timeout (nginx's send_timeout)
@@ -431,16 +431,16 @@ public final class ChatChannel {
     /// waiting for it.
     private func watchOutput() {
         guard sendWatch == nil, let timeout = configuration.sendTimeout, !closed, let context else { return }
-        sentAtLastCheck = handedBytes - Self.bufferedBytes(context)
-        sendWatch = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput() }
+        let sent = handedBytes - Self.bufferedBytes(context)
+        sendWatch = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput(sentBefore: sent) }
     }
 
-    private func checkOutput() {
+    private func checkOutput(sentBefore: Int) {
         sendWatch = nil
         guard !closed, let context else { return }
         let buffered = Self.bufferedBytes(context)
         guard buffered > 0 else { return }  // the socket took everything: nothing waits on the peer
-        if handedBytes - buffered == sentAtLastCheck {
+        if handedBytes - buffered == sentBefore {
             close()  // not one byte went out in a whole timeout
         } else {
             watchOutput()

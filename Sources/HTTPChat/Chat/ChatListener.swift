@@ -105,8 +105,16 @@ public final class ChatListener: Sendable {
     public func shutdown(gracePeriod: TimeAmount = .seconds(10)) async {
         try? await serverChannel.close()
         let open = connections.withLockedValue { Array($0.values) }
+        // One task per event loop tells all of its connections, so on a loop no request is answered between
+        // two of its connections hearing of the shutdown.
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, channels: [any Channel])] = [:]
         for channel in open {
-            channel.pipeline.fireUserInboundEventTriggered(ChatShutdownEvent())
+            byLoop[ObjectIdentifier(channel.eventLoop), default: (channel.eventLoop, [])].channels.append(channel)
+        }
+        for (loop, channels) in byLoop.values {
+            loop.execute {
+                for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ChatShutdownEvent()) }
+            }
         }
         let deadline = NIODeadline.now() + gracePeriod
         for channel in open {

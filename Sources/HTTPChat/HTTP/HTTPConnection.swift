@@ -7,13 +7,14 @@ import NIOCore
 final class HTTPConnectionContext: Sendable {
     let responder: any HTTPResponder
     let immediate: (any ImmediateHTTPResponder)?
-    let limits: HTTPLimits
+    let shared: SharedLimits
+    var limits: HTTPLimits { shared.limits }
     let logger: Logger
 
     init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger) {
         self.responder = responder
         self.immediate = responder as? any ImmediateHTTPResponder
-        self.limits = limits
+        self.shared = SharedLimits(limits)
         self.logger = logger
     }
 }
@@ -73,7 +74,7 @@ final class HTTPConnection: ChatProtocol {
 
     init(context: HTTPConnectionContext) {
         self.context = context
-        self.decoder = HTTPRequestDecoder(limits: context.limits)
+        self.decoder = HTTPRequestDecoder(shared: context.shared)
     }
 
     // MARK: - Chat callbacks

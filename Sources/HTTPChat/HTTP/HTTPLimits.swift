@@ -46,3 +46,9 @@ public struct HTTPLimits: Sendable, Hashable {
     /// The defaults.
     public init() {}
 }
+
+/// One copy of a server's limits that its connections share by reference.
+final class SharedLimits: Sendable {
+    let limits: HTTPLimits
+    init(_ limits: HTTPLimits) { self.limits = limits }
+}

@@ -40,7 +40,9 @@ public struct HTTPRequestDecoder: Sendable {
     /// The terminator the framer must use next.
     public private(set) var terminator: Terminator = HTTPRequestDecoder.headDelimiter
     /// The limits applied.
-    public let limits: HTTPLimits
+    public var limits: HTTPLimits { shared.limits }
+    /// Held by reference: a server's connections all read its one copy (a copy each was ~110 bytes a connection).
+    private let shared: SharedLimits
 
     private var state = State.head
     private var collected = ByteBuffer()
@@ -53,7 +55,12 @@ public struct HTTPRequestDecoder: Sendable {
     ///
     /// - Parameter limits: the limits to apply.
     public init(limits: HTTPLimits = HTTPLimits()) {
-        self.limits = limits
+        self.init(shared: SharedLimits(limits))
+    }
+
+    /// Creates a decoder that reads `shared`'s limits.
+    init(shared: SharedLimits) {
+        self.shared = shared
     }
 
     /// Whether the decoder is between requests (waiting for a head, nothing of it received).

@@ -117,9 +117,10 @@ struct HTTPServerLiveTests {
     func gracefulShutdown() async throws {
         // The request in flight is held by a gate, not a fixed sleep, so the test does not depend on when a
         // busy machine gets around to running the shutdown: the gate opens only once the shutdown has closed
-        // the idle connection. One event loop: the shutdown event is queued to both connections back to back
-        // on it, so by then it has reached the busy one too (on two loops the busy one's loop could lag, and
-        // its response go out before the event, without `Connection: close`; that run failed 1 in 6).
+        // the idle connection. One event loop: the shutdown reaches all of a loop's connections in one task, so
+        // by then it has reached the busy one too. (On two loops the busy one's loop can lag, and its response
+        // go out before the event, without `Connection: close`: that failed 1 run in 6. When each connection
+        // was told in its own task, one loop failed too, on a loaded machine.)
         let (started, startedSignal) = AsyncStream<Void>.makeStream()
         let (gate, opener) = AsyncStream<Void>.makeStream()
         let router = Router()
