@@ -26,7 +26,7 @@ final class HTTPConnectionContext: Sendable {
 /// The ``HTTPRequestDecoder`` decides the terminators; this class carries out what it finds: runs the
 /// responder for each request, one at a time, writes responses in order (pipelined requests wait in the
 /// framer's buffer, input suspended, until the response before them is queued), keeps or closes the
-/// connection (RFC 9112 §9.3), sends `100 Continue` when a body is first read, and enforces the header-read
+/// connection (RFC 9112 §9.3), sends `100 Continue` when a body is first read, and enforces the header-read,
 /// body-read and idle timeouts.
 final class HTTPConnection: ChatProtocol {
     /// Where the connection is, for the timeouts.
