@@ -407,8 +407,7 @@ public final class ChatChannel {
         written.futureResult.assumeIsolated().whenComplete { _ in
             self.context?.close(promise: nil)
         }
-        // A peer that reads nothing more must not hold the close back forever.
-        if Self.bufferedBytes(context) > 0 { watchOutput() }
+        watchOutput()  // a peer that reads nothing more must not hold the close back forever
     }
 
     // MARK: - Send timeout (nginx's send_timeout)
@@ -418,9 +417,10 @@ public final class ChatChannel {
         (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
-    /// ``isSending``, and when output is still on its way, makes sure the send timeout watches the peer. The
-    /// channel starts the watch itself when the socket stops taking bytes and when a close waits for output;
-    /// a protocol's own timer (HTTP's idle timeout) calls this for output that waits below the water mark.
+    /// ``isSending``, and when it is, makes sure the send timeout watches the bytes the socket has not taken.
+    /// The channel starts the watch itself when the socket stops taking bytes and when a close waits for
+    /// output; a protocol's own timer (HTTP's idle timeout) calls this for output that waits below the water
+    /// mark.
     func checkSending() -> Bool {
         guard isSending else { return false }
         watchOutput()
@@ -428,10 +428,12 @@ public final class ChatChannel {
     }
 
     /// Starts checking, every ``ChatConfiguration/sendTimeout``, that the peer takes some of the output
-    /// waiting for it.
+    /// waiting for it, when some does: bytes written that the socket has not taken yet.
     private func watchOutput() {
         guard sendWatch == nil, let timeout = configuration.sendTimeout, !closed, let context else { return }
-        let sent = handedBytes - Self.bufferedBytes(context)
+        let buffered = Self.bufferedBytes(context)
+        guard buffered > 0 else { return }  // nothing waits on the peer
+        let sent = handedBytes - buffered
         sendWatch = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput(sentBefore: sent) }
     }
 
