@@ -7,15 +7,14 @@ import NIOCore
 final class HTTPConnectionContext: Sendable {
     let responder: any HTTPResponder
     let immediate: (any ImmediateHTTPResponder)?
-    let limits: HTTPLimits
-    /// The same limits, for the connections' decoders to share by reference.
+    /// The limits, one copy that the connections' decoders share by reference.
     let shared: SharedLimits
+    var limits: HTTPLimits { shared.limits }
     let logger: Logger
 
     init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger) {
         self.responder = responder
         self.immediate = responder as? any ImmediateHTTPResponder
-        self.limits = limits
         self.shared = SharedLimits(limits)
         self.logger = logger
     }
