@@ -61,6 +61,9 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a CGI script may run before it is killed (504).", valueName: "seconds"))
     var cgiTimeout: Double = 30
 
+    @Option(help: ArgumentHelp("The most CGI scripts running at once; more are answered 503.", valueName: "n"))
+    var cgiMax = 64
+
     @Flag(help: "Allow cross-origin requests from any origin (CORS).")
     var cors = false
 
@@ -132,6 +135,7 @@ struct HTTPServe: AsyncParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxBody, maxBody < 0 { throw ValidationError("--max-body must not be negative") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        guard cgiMax >= 1 else { throw ValidationError("--cgi-max must be at least 1") }
         guard headerTimeout > 0, bodyTimeout > 0, sendTimeout > 0, idleTimeout > 0, cgiTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         if cgi, stat(resolvedRoot + "/cgi-bin", &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw ValidationError("--cgi needs a folder ROOT/cgi-bin")
@@ -158,16 +162,22 @@ struct HTTPServe: AsyncParsableCommand {
         options.followSymlinks = followSymlinks
         options.spaFallback = spa
         options.cacheControl = noCache ? "no-cache" : cacheControl
-        let files = try FileServer(root: resolvedRoot, options: options)
-
-        var responder: any HTTPResponder = files
+        let responder: any HTTPResponder
+        let root: String
         if cgi {
+            // One decision on the canonical path, in the library: scripts run, their folder is never served.
             var cgiOptions = CGIOptions()
             cgiOptions.timeout = .milliseconds(Int64(cgiTimeout * 1000))
             cgiOptions.serverName = host
             cgiOptions.serverPort = port
-            let scripts = try CGIResponder(directory: files.root + "/cgi-bin", options: cgiOptions, local: files, logger: logger)
-            responder = CGIOrFiles(cgi: scripts, files: files)
+            cgiOptions.maxConcurrent = cgiMax
+            let site = try CGIFileServer(root: resolvedRoot, fileOptions: options, cgiOptions: cgiOptions, logger: logger)
+            responder = site
+            root = site.files.root
+        } else {
+            let files = try FileServer(root: resolvedRoot, options: options)
+            responder = files
+            root = files.root
         }
 
         var middleware: [any HTTPMiddleware] = []
@@ -185,7 +195,6 @@ struct HTTPServe: AsyncParsableCommand {
         configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections(descriptors: descriptors)
 
         let quiet = self.quiet
-        let root = files.root
         let host = self.host
         let service = HTTPService(
             configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriodSeconds: 10, logger: logger
@@ -197,20 +206,6 @@ struct HTTPServe: AsyncParsableCommand {
         }
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
-    }
-}
-
-/// `/cgi-bin/...` to the scripts (any method), everything else to the files.
-struct CGIOrFiles: HTTPResponder {
-    let cgi: CGIResponder
-    let files: FileServer
-
-    func respond(to request: Request) async throws -> Response {
-        let path = request.rawPath
-        if path == cgi.options.urlPrefix || path.hasPrefix(cgi.options.urlPrefix + "/") {
-            return try await cgi.respond(to: request)
-        }
-        return try await files.respond(to: request)
     }
 }
 

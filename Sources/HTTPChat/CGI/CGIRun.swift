@@ -25,17 +25,24 @@ final class CGIRun: Sendable {
     private let bridge = StreamBridge()
     private let headResult = NIOLockedValueBox<(result: Result<CGIHead, any Error>?, waiter: CheckedContinuation<CGIHead, any Error>?)>((nil, nil))
     private let timedOut = NIOLockedValueBox(false)
+    /// Called once the script has been reaped (or could not start).
+    private let onExit: @Sendable () -> Void
 
     /// The body's producer for the response.
     var bodyProducer: StreamBridgeProducer { StreamBridgeProducer(bridge: bridge) }
 
-    private init(process: SpawnedProcess, io: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+    private init(process: SpawnedProcess, io: NIOAsyncChannel<ByteBuffer, ByteBuffer>, onExit: @escaping @Sendable () -> Void) {
         self.process = process
         self.io = io
+        self.onExit = onExit
     }
 
-    /// Starts `script` with its standard streams on pipes handed to NIO.
-    static func start(_ script: String, environment: [String: String], directory: String, logger: Logger, name: String) async throws -> CGIRun {
+    /// Starts `script` with its standard streams on pipes handed to NIO. `onExit` is called once when the
+    /// script has ended and been reaped; not at all when this throws.
+    static func start(
+        _ script: String, environment: [String: String], directory: String, logger: Logger, name: String,
+        onExit: @escaping @Sendable () -> Void
+    ) async throws -> CGIRun {
         let process: SpawnedProcess
         let inFD: CInt, outFD: CInt, errFD: CInt
         do {
@@ -77,16 +84,20 @@ final class CGIRun: Sendable {
                 }
             }
         }
-        return CGIRun(process: process, io: io)
+        return CGIRun(process: process, io: io, onExit: onExit)
     }
 
     /// Runs the exchange and returns the script's head; the body follows through ``bodyProducer``.
     func head(body: RequestBody, timeout: Duration, limit: Int) async throws -> CGIHead {
         let process = self.process
+        let channel = io.channel
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
             self?.timedOut.withLockedValue { $0 = true }
             process.killGroup()
+            // A child that left the group (`setsid`) may still hold the pipes open: close our ends, so the
+            // response ends at the deadline whatever it does.
+            channel.close(promise: nil)
             self?.resolveHead(.failure(Failure.timedOut))
         }
         Task { [self] in
@@ -123,6 +134,7 @@ final class CGIRun: Sendable {
             }
             // Its output has ended: a script still running past that is stopped, and either way reaped.
             await process.reap(killingAfterGrace: .milliseconds(100))
+            onExit()
         }
         return try await withCheckedThrowingContinuation { continuation in
             let ready: Result<CGIHead, any Error>? = headResult.withLockedValue { state in
@@ -173,7 +185,14 @@ final class CGIRun: Sendable {
             let value = String(line[line.index(after: colon)...].trimmingOWS())
             switch name.lowercased() {
             case "status":
-                guard let code = Int(value.prefix(3)), (100...999).contains(code) else { throw Failure.badHead("bad Status") }
+                // A final status only (RFC 9110 §15): a 1xx sent as the whole answer would make the client
+                // take the next response for this request's, a 101 would turn the connection into a tunnel
+                // no one asked for, and a code outside 200-599 is no status at all. They are a 502.
+                let digits = value.prefix(3)
+                guard digits.count == 3, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                    let code = Int(digits), (200...599).contains(code),
+                    value.count == 3 || value.dropFirst(3).first == " "
+                else { throw Failure.badHead("bad Status \(value)") }
                 let reason = value.dropFirst(3).trimmingOWS()
                 head.status = HTTPResponse.Status(code: code, reasonPhrase: reason.isEmpty ? HTTPResponse.Status(code: code).reasonPhrase : String(reason))
             case "location":

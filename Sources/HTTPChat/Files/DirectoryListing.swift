@@ -19,12 +19,19 @@ enum DirectoryListing {
         var modified: Int
     }
 
-    /// The entries of `path`, without hidden names (unless allowed) and without symlinks that leave the root
-    /// (unless followed).
-    static func read(_ path: String, root: String, options: FileServerOptions) async throws -> [Entry] {
+    /// The entries of the folder at `components` below the opener's root, without hidden names (unless
+    /// allowed), excluded folders, and links that leave the root (unless followed). The folder is opened
+    /// through the ``RootedOpener`` walk and read from that descriptor (`fdopendir`), each entry looked at
+    /// from it (`fstatat`), so a folder swapped for a link mid-listing cannot show what lies outside.
+    static func read(_ components: [String], opener: RootedOpener, options: FileServerOptions) async throws -> [Entry] {
         try await NIOThreadPool.singleton.runIfActive { () -> [Entry] in
-            guard let dir = opendir(path) else { throw HTTPError(.notFound) }
-            defer { closedir(dir) }
+            guard case .directory(let fd, _) = opener.open(components) else { throw HTTPError(.notFound) }
+            guard let dir = fdopendir(fd) else {
+                close(fd)
+                throw HTTPError(.notFound)
+            }
+            defer { closedir(dir) }  // closes fd too
+            let forbidden = opener.excludedIdentities()
             var entries: [Entry] = []
             while let item = readdir(dir) {
                 let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
@@ -32,9 +39,21 @@ enum DirectoryListing {
                 }
                 if name == "." || name == ".." { continue }
                 if name.hasPrefix(".") && !options.hidden { continue }
-                guard let real = PathResolution.realPath(path + "/" + name, root: root, followSymlinks: options.followSymlinks),
-                    let info = PathResolution.info(real)
-                else { continue }
+                var st = stat()
+                guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                if (st.st_mode & S_IFMT) == S_IFLNK {
+                    // Shown as what it leads to, when the file server would follow it.
+                    switch opener.open(components + [name]) {
+                    case .file(let target, let targetStat), .directory(let target, let targetStat):
+                        close(target)
+                        st = targetStat
+                    case .missing:
+                        continue
+                    }
+                }
+                let info = FileInfo(st)
+                guard info.isDirectory || info.isRegularFile else { continue }
+                if info.isDirectory, forbidden.contains(FileIdentity(st)) { continue }
                 entries.append(Entry(name: name, isDirectory: info.isDirectory, size: info.size, modified: info.mtimeSeconds))
             }
             return entries
@@ -86,7 +105,7 @@ enum DirectoryListing {
         }
         for e in entries {
             let display = HTMLEscaping.escape(e.name) + (e.isDirectory ? "/" : "")
-            let href = HTMLEscaping.escape(encodePathSegment(e.name)) + (e.isDirectory ? "/" : "")
+            let href = HTMLEscaping.escape(PercentEncoding.encodeSegment(e.name)) + (e.isDirectory ? "/" : "")
             let size = e.isDirectory ? "—" : formatSize(e.size)
             rows += "<tr><td><a href=\"\(href)\">\(display)</a></td><td class=\"n\">\(size)</td><td>\(HTTPDate.format(e.modified))</td></tr>\n"
         }
@@ -109,22 +128,6 @@ enum DirectoryListing {
             </body></html>
 
             """
-    }
-
-    /// Percent-encodes everything but RFC 3986 unreserved characters.
-    static func encodePathSegment(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 
     static func jsonString(_ s: String) -> String {

@@ -26,6 +26,10 @@ public struct FileServerOptions: Sendable {
     public var cacheControl: String?
     /// A file (relative to the root) answered for unknown paths that accept HTML: client-side routing.
     public var spaFallback: String?
+    /// Folders (absolute, or relative to the root) whose contents are never served nor listed, whatever the
+    /// spelling of the path or the links on the way: 404 as if absent (default none). ``CGIFileServer`` puts
+    /// its scripts' folder here, so no script's source is ever sent.
+    public var excludedFolders: [String] = []
     /// Use `404.html` in the root as the body of 404 answers, when it exists (default on).
     public var notFoundPage = true
     /// More ranges than this in one Range header is ignored as abuse (default 16).
@@ -62,6 +66,8 @@ public struct FileServer: ImmediateHTTPResponder {
     public let root: String
     /// The URL path the root is served at (`/` by default).
     public let mountPath: String
+    /// The mount path's canonical segments (``Request/pathSegments``), which a request's must start with.
+    private let mountSegments: [String]
     /// The options.
     public let options: FileServerOptions
     private let cache: OpenFileCache
@@ -80,8 +86,15 @@ public struct FileServer: ImmediateHTTPResponder {
         guard PathResolution.info(real)?.isDirectory == true else { throw FileServerError.rootNotADirectory(root) }
         self.root = real
         self.mountPath = mountPath.hasSuffix("/") ? String(mountPath.dropLast()) : mountPath
+        self.mountSegments = (try? CanonicalPath.segments(Substring(mountPath))) ?? []
         self.options = options
-        self.cache = OpenFileCache(root: real, options: options)
+        let excluded = options.excludedFolders.map { folder -> String in
+            let absolute = folder.hasPrefix("/") ? folder : real + "/" + folder
+            guard let resolved = realpath(absolute, nil) else { return absolute }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        self.cache = OpenFileCache(root: real, excluded: excluded, options: options)
     }
 
     /// One step of building an answer: done, or a path that must be resolved (or a folder listed) first.
@@ -127,8 +140,10 @@ public struct FileServer: ImmediateHTTPResponder {
             case .needs(let path):
                 resolved[path] = try await cache.resolve(path)
             case .listing(let path):
-                let entries = try await DirectoryListing.read(path, root: root, options: options)
-                return DirectoryListing.response(entries, path: String(request.rawPath), request: request)
+                let components = path.dropFirst(root.count).split(separator: "/").map(String.init)
+                let entries = try await DirectoryListing.read(components, opener: cache.opener, options: options)
+                let shown = CanonicalPath.encoded((try? request.pathSegments) ?? [], trailingSlash: true)
+                return DirectoryListing.response(entries, path: shown, request: request)
             }
         }
         throw HTTPError(.internalServerError)
@@ -141,7 +156,6 @@ public struct FileServer: ImmediateHTTPResponder {
             throw HTTPError(.methodNotAllowed, headerFields: [.allow: "GET, HEAD"])
         }
         let rawPath = request.rawPath
-        guard rawPath.hasPrefix(mountPath) else { return try notFound(request, lookup) }
         let candidate: String
         let atRoot: Bool
         if let known = cache.candidate(forRaw: rawPath) {
@@ -150,14 +164,17 @@ public struct FileServer: ImmediateHTTPResponder {
         } else {
             let segments: [String]
             do {
-                segments = try PathResolution.segments(rawPath.dropFirst(mountPath.count), hidden: options.hidden)
+                segments = try PathResolution.segments(rawPath, hidden: options.hidden)
             } catch .badRequest {
                 throw HTTPError(.badRequest, "bad path")
             } catch {
                 return try notFound(request, lookup)
             }
-            candidate = segments.isEmpty ? root : root + "/" + segments.joined(separator: "/")
-            atRoot = segments.isEmpty
+            // The mount point is matched on the same canonical segments as the rest (not on the raw string).
+            guard segments.starts(with: mountSegments) else { return try notFound(request, lookup) }
+            let below = segments.dropFirst(mountSegments.count)
+            candidate = below.isEmpty ? root : root + "/" + below.joined(separator: "/")
+            atRoot = below.isEmpty
             cache.remember(raw: rawPath, candidate: candidate)
         }
         guard let found = lookup(candidate) else { return .needs(candidate) }
@@ -166,7 +183,10 @@ public struct FileServer: ImmediateHTTPResponder {
             return try notFound(request, lookup)
         case .directory(let path):
             guard rawPath.hasSuffix("/") else {
-                var location = String(rawPath) + "/"
+                // Built from the canonical segments: one leading slash, so `GET //evil.example` (a folder
+                // named evil.example) redirects to `/evil.example/`, never to the protocol-relative
+                // `//evil.example/` a browser would follow off-site (CVE-2021-28861's shape).
+                var location = CanonicalPath.encoded(try request.pathSegments, trailingSlash: true)
                 if let query = request.rawQuery { location += "?" + query }
                 return .done(Response(status: .movedPermanently, headerFields: [.location: location], body: .init(string: "Moved to \(location)\n")))
             }

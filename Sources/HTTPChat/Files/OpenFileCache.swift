@@ -95,17 +95,18 @@ final class OpenFileCache: Sendable {
     private let maxEntries: Int
     private let smallFileLimit: Int
     private let root: String
-    private let followSymlinks: Bool
+    /// Opens what a path names without ever leaving the root (see ``RootedOpener``).
+    let opener: RootedOpener
 
     deinit {
         let held = entries.withLockedValue { e in e.map.values.map(\.lookup) }
         for case .file(let f) in held { f.release() }
     }
 
-    init(root: String, options: FileServerOptions) {
+    init(root: String, excluded: [String], options: FileServerOptions) {
         self.options = options
         self.root = root
-        self.followSymlinks = options.followSymlinks
+        self.opener = RootedOpener(root: root, followSymlinks: options.followSymlinks, excluded: excluded)
         self.validity = options.cacheValidity
         self.maxEntries = options.cacheEntries
         self.smallFileLimit = options.smallFileMemoryLimit
@@ -135,27 +136,32 @@ final class OpenFileCache: Sendable {
         return hit
     }
 
-    /// Resolves `path` on the thread pool and caches the answer, retained for the caller when it is a file.
+    /// Resolves `path` (the root, or a path below it that ``FileServer`` built from the request) on the thread
+    /// pool and caches the answer, retained for the caller when it is a file. The file is opened by the same
+    /// walk that checks it (``RootedOpener``): nothing can be swapped in between.
     func resolve(_ path: String) async throws -> CachedLookup {
-        let root = self.root
-        let follow = followSymlinks
+        let components = path.dropFirst(root.count).split(separator: "/").map(String.init)
+        let opener = self.opener
         let small = smallFileLimit
         let options = self.options
         let lookup = try await NIOThreadPool.singleton.runIfActive { () -> CachedLookup in
-            guard let real = PathResolution.realPath(path, root: root, followSymlinks: follow),
-                let info = PathResolution.info(real)
-            else { return .missing }
-            if info.isDirectory { return .directory(path: real) }
-            guard info.isRegularFile, let handle = try? NIOFileHandle(_deprecatedPath: real) else { return .missing }
-            var contents: ByteBuffer?
-            if info.size <= small {
-                var bytes = ByteBuffer()
-                let ok = (try? handle.withUnsafeFileDescriptor { fd in
-                    try bytes.writePositionalRead(fd: fd, offset: 0, count: info.size)
-                }) != nil
-                contents = ok && bytes.readableBytes == info.size ? bytes : nil
+            switch opener.open(components) {
+            case .missing:
+                return .missing
+            case .directory(let fd, _):
+                close(fd)  // listings open it again from the root, through the same walk
+                return .directory(path: path)
+            case .file(let fd, let st):
+                let info = FileInfo(st)
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+                var contents: ByteBuffer?
+                if info.size <= small {
+                    var bytes = ByteBuffer()
+                    let ok = (try? bytes.writePositionalRead(fd: fd, offset: 0, count: info.size)) != nil
+                    contents = ok && bytes.readableBytes == info.size ? bytes : nil
+                }
+                return .file(SharedFile(handle: handle, info: info, path: path, contents: contents, options: options))
             }
-            return .file(SharedFile(handle: handle, info: info, path: real, contents: contents, options: options))
         }
         if case .file(let f) = lookup { f.retain() }  // the caller's hold; the cache keeps the first
         store(path, lookup)

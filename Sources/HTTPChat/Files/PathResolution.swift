@@ -18,21 +18,21 @@ enum PathResolution {
         case notFound
     }
 
-    /// The decoded segments of `rawPath` below the mount point.
-    ///
-    /// Each segment is percent-decoded once (`%252e` stays `%2e`, a literal name); `.` segments and empty
-    /// ones are dropped; `..` is refused rather than resolved, as are decoded `/`, `\`, NUL and invalid or
-    /// overlong UTF-8; names starting with `.` are not found unless `hidden`.
+    /// The segments of `rawPath` a file may be found at: the shared ``CanonicalPath`` reading (decoded once,
+    /// empty and `.` segments dropped, `..` refused), and further a decoded `/` or backslash refused, and names
+    /// starting with `.` not found unless `hidden`.
     static func segments(_ rawPath: Substring, hidden: Bool) throws(Refusal) -> [String] {
-        var out: [String] = []
-        for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let name = PercentEncoding.decode(part) else { throw .badRequest }
-            if name == "." { continue }
-            if name == ".." || name.contains("/") || name.contains("\\") { throw .badRequest }
-            if name.hasPrefix(".") && !hidden { throw .notFound }
-            out.append(name)
+        let canonical: [String]
+        do {
+            canonical = try CanonicalPath.segments(rawPath)
+        } catch {
+            throw .badRequest
         }
-        return out
+        for name in canonical {
+            if name.contains("/") || name.contains("\\") { throw .badRequest }
+            if name.hasPrefix(".") && !hidden { throw .notFound }
+        }
+        return canonical
     }
 
     /// The real path of `path` when it exists and stays inside `root` (itself a real path), or when

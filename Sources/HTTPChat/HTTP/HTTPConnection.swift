@@ -228,7 +228,8 @@ final class HTTPConnection: ChatProtocol {
         if complete { chat.suspendInput() }  // the next pipelined request waits for this response
         let request = Request(
             method: head.method, target: head.target, version: head.version,
-            headerFields: head.headerFields, body: body, remoteAddress: chat.remoteAddress
+            headerFields: head.headerFields, body: body, remoteAddress: chat.remoteAddress,
+            localAddress: chat.localAddress
         )
         if let immediate = context.immediate {
             do {
@@ -313,6 +314,14 @@ final class HTTPConnection: ChatProtocol {
             Self.cancel(response.body)
             response = HTTPError(failure.status).response
             closing = true
+        } else if !ResponsePlan.isFinal(response.status) {
+            // 1xx, 101 or a code outside 200-599 as the whole answer would desynchronize the client.
+            context.logger.error(
+                "responder returned a status that is not a final one; answered 500",
+                metadata: ["status": "\(response.status.code)", "target": "\(ex.head.target)"]
+            )
+            Self.cancel(response.body)
+            response = HTTPError(.internalServerError).response
         }
         ex.responded = true
         exchange = ex
@@ -325,37 +334,24 @@ final class HTTPConnection: ChatProtocol {
         // once the consumer drops it), so the connection can stay open; but a client still waiting for
         // 100 Continue may never send its body: then close after this response (RFC 9110 §10.1.1).
         let keepAlive = ex.head.keepAlive && !closing && !(ex.continuePending && !ex.bodyComplete)
-        let code = response.status.code
-        let bodyAllowed = code >= 200 && code != 204 && code != 304
-        let sendsBody = bodyAllowed && ex.head.method != .head
-        var framing: ResponseHeadWriter.Framing
-        var persistent = keepAlive
-        if !bodyAllowed {
-            framing = .none
-        } else if let length = response.body.length {
-            framing = .length(length)
-        } else if ex.head.version == .http1_1 {
-            framing = .chunked
-        } else {
-            framing = .untilClose
-            persistent = false
-        }
-        let connectionField: ResponseHeadWriter.ConnectionField =
-            !persistent ? .close : (ex.head.version == .http1_0 ? .keepAlive : .none)
+        let plan = ResponsePlan.make(
+            method: ex.head.method, version: ex.head.version, keepAlive: keepAlive, status: response.status,
+            bodyLength: response.body.length
+        )
+        let sendsBody = plan.sendsBody
 
         // Room for the head and, when it will share the write, a small body: no regrowth on the way.
         var bodyBytes = 0
         if sendsBody, case .bytes(let b) = response.body.storage, b.readableBytes <= 16 * 1024 { bodyBytes = b.readableBytes }
         var out = chat.allocator.buffer(capacity: 320 + bodyBytes)
         ResponseHeadWriter.write(
-            status: response.status, fields: response.headerFields, framing: framing,
-            connection: connectionField, into: &out
+            status: response.status, fields: response.headerFields, framing: plan.framing,
+            connection: plan.connection, into: &out
         )
         if !sendsBody {
             Self.cancel(response.body)
             chat.push(out)
         } else {
-            let chunked = framing == .chunked
             switch response.body.storage {
             case .bytes(var bytes):
                 if bytes.readableBytes <= 16 * 1024 {
@@ -373,13 +369,13 @@ final class HTTPConnection: ChatProtocol {
                 let corked = length != nil
                 if corked { chat.cork() }
                 chat.push(out)
-                Self.push(producer, chunked: chunked, to: chat)
+                Self.push(producer, framing: plan.framing, to: chat)
                 if corked { chat.uncork() }
             case .stream(_, let writeBody):
                 chat.push(out)
                 let bridge = StreamBridge()
                 let producer = StreamBridgeProducer(bridge: bridge)
-                Self.push(producer, chunked: chunked, to: chat)
+                Self.push(producer, framing: plan.framing, to: chat)
                 let me = NIOLoopBound(WeakConnection(self), eventLoop: chat.eventLoop)
                 let logger = context.logger
                 Task(executorPreference: executor) {
@@ -394,15 +390,20 @@ final class HTTPConnection: ChatProtocol {
                 }
             }
         }
-        if !persistent {
+        if !plan.persistent {
             closing = true
             chat.closeWhenDone()
         }
     }
 
-    /// Pushes a body producer, framed chunked when its length is unknown (the existential is opened here).
-    private static func push<P: ChatProducer>(_ producer: P, chunked: Bool, to chat: ChatChannel) {
-        if chunked { chat.push(producer: ChunkedEncodingProducer(producer)) } else { chat.push(producer: producer) }
+    /// Pushes a body producer as the plan frames it (the existential is opened here): chunked when its length
+    /// is unknown, held to its length when it declared one (``DeclaredLengthProducer``).
+    private static func push<P: ChatProducer>(_ producer: P, framing: ResponseHeadWriter.Framing, to chat: ChatChannel) {
+        switch framing {
+        case .chunked: chat.push(producer: ChunkedEncodingProducer(producer))
+        case .length(let n): chat.push(producer: DeclaredLengthProducer(producer, length: n))
+        case .none, .untilClose: chat.push(producer: producer)
+        }
     }
 
     private func finishExchange(chat: ChatChannel) {

@@ -35,6 +35,26 @@ public enum PercentEncoding {
         return String(validating: out, as: UTF8.self)
     }
 
+    /// Percent-encodes everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`): safe as one
+    /// path segment and inside an HTML attribute.
+    ///
+    /// - Parameter s: the decoded text.
+    /// - Returns: the encoded segment.
+    static func encodeSegment(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+            }
+        }
+        return out
+    }
+
     @inline(__always)
     static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {

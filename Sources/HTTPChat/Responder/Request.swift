@@ -20,6 +20,9 @@ public struct Request: Sendable {
     public var body: RequestBody
     /// The client's address, when served from a socket.
     public var remoteAddress: SocketAddress?
+    /// The server's address the request arrived on (its port is the bound one, also after `--port 0`), when
+    /// served from a socket.
+    public var localAddress: SocketAddress?
     /// Values captured by the router (`:name` segments, `*`, `**`).
     public var parameters: Parameters = Parameters()
     /// Trailer fields of a chunked body; present once the body has been read to its end.
@@ -34,13 +37,15 @@ public struct Request: Sendable {
     ///   - headerFields: the fields.
     ///   - body: the body (default empty).
     ///   - remoteAddress: the peer, if any.
+    ///   - localAddress: the server's address it arrived on, if any.
     public init(
         method: HTTPRequest.Method,
         target: String,
         version: HTTPVersion = .http1_1,
         headerFields: HTTPFields = [:],
         body: RequestBody = .empty,
-        remoteAddress: SocketAddress? = nil
+        remoteAddress: SocketAddress? = nil,
+        localAddress: SocketAddress? = nil
     ) {
         self.method = method
         self.target = target
@@ -48,6 +53,7 @@ public struct Request: Sendable {
         self.headerFields = headerFields
         self.body = body
         self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
     }
 
     /// The path part of the target, still percent-encoded: `/a%20b` for `/a%20b?x=1`, `/p` for
@@ -62,6 +68,19 @@ public struct Request: Sendable {
         }
         if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
         return rest
+    }
+
+    /// The authority of an absolute-form target (`host:8080` for `http://host:8080/p`), which RFC 9112 §3.2.2
+    /// says the server uses instead of any `Host` field; nil for other forms.
+    public var absoluteFormAuthority: Substring? {
+        let s = Substring(target)
+        guard s.first != "/", let start = Self.endOfScheme(s) else { return nil }
+        let rest = s[start...]
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<end]
+        // userinfo is not part of the host (RFC 3986 §3.2), though RFC 9110 §4.2.4 forbids sending it.
+        if let at = authority.lastIndex(of: "@") { return authority[authority.index(after: at)...] }
+        return authority
     }
 
     /// The index after `scheme://` in an absolute-form target.

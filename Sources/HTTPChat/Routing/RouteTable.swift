@@ -74,7 +74,7 @@ public struct RouteTable: ImmediateHTTPResponder {
 
     /// The route for a request, with its parameters filled in.
     static func route(_ request: Request, root: Node) throws -> (Endpoint, Request) {
-        guard let segments = decodedSegments(request.rawPath) else { throw HTTPError(.badRequest, "malformed path") }
+        let segments = try request.pathSegments  // the reading the file server and CGI share
         var captures: [String] = []
         if let endpoint = find(root, segments[...], request.method, &captures) {
             var routed = request
@@ -88,15 +88,6 @@ public struct RouteTable: ImmediateHTTPResponder {
         var fields = HTTPFields()
         fields[.allow] = allowed.map(\.rawValue).sorted().joined(separator: ", ")
         throw HTTPError(.methodNotAllowed, headerFields: fields)
-    }
-
-    static func decodedSegments(_ rawPath: Substring) -> [String]? {
-        var out: [String] = []
-        for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let decoded = PercentEncoding.decode(part) else { return nil }
-            out.append(decoded)
-        }
-        return out
     }
 
     private static func endpoint(in table: [HTTPRequest.Method: Endpoint], for method: HTTPRequest.Method) -> Endpoint? {

@@ -6,8 +6,9 @@ public import HTTPTypes
 ///
 /// Patterns are `/`-separated segments: a literal (`notes`), a parameter (`:id`, one segment), `*` (any one
 /// segment), or `**` (the rest of the path, last only). Literals win over parameters, parameters over `*`,
-/// `*` over `**`. Empty segments are ignored, so `/a/` and `/a` are the same path. HEAD is served by GET
-/// routes. A path with routes but not for the method gets 405 with `Allow`; no route at all, 404.
+/// `*` over `**`. Paths are matched on ``Request/pathSegments``, the reading the file server and CGI share:
+/// empty and `.` segments are ignored, so `/a/`, `//a` and `/./a` are the same path, and `..` is 400. HEAD is
+/// served by GET routes. A path with routes but not for the method gets 405 with `Allow`; no route at all, 404.
 ///
 /// A handler that does not `await` is registered as immediate and runs on the event loop without starting a
 /// task, when no middleware is in its way.
