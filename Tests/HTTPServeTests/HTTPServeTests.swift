@@ -28,7 +28,7 @@ final class Serve {
         process.arguments = arguments
         process.standardOutput = stdout
         process.standardError = stderr
-        try process.run()
+        try startUnblocked(process)
         var buffer = Data()
         let deadline = Date().addingTimeInterval(10)
         while !buffer.contains(UInt8(ascii: "\n")) && Date() < deadline && process.isRunning {
@@ -78,7 +78,7 @@ func runToEnd(_ arguments: [String]) async throws -> (status: Int32, stdout: Str
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        try p.run()
+        try startUnblocked(p)
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

@@ -1,5 +1,5 @@
 #if canImport(Foundation)
-import Foundation
+public import Foundation
 
 /// Runs a program to completion and returns its standard output (for live tests with real clients).
 ///
@@ -14,10 +14,25 @@ public func runProcess(_ path: String, _ arguments: [String]) throws -> String {
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe
-    try process.run()
+    try startUnblocked(process)
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
+}
+
+/// Starts `process` with no signal blocked. A child inherits the spawning thread's signal mask, and
+/// Dispatch's worker threads (where ``blocking(_:)`` runs) block most signals, SIGCHLD among them: a shell
+/// started with it blocked hangs forever in `wait`, its children left as zombies.
+///
+/// - Parameter process: the process to start.
+/// - Throws: what `Process.run()` throws.
+public func startUnblocked(_ process: Process) throws {
+    var none = sigset_t()
+    var saved = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &saved)
+    defer { _ = pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    try process.run()
 }
 
 /// Runs a blocking call (a socket read, say) on a Dispatch thread, so it never holds one of the few threads
