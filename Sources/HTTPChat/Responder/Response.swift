@@ -15,7 +15,8 @@ import NIOPosix
 /// try Response.json(["message": "Hello, World!"])
 /// ```
 public struct Response: Sendable {
-    /// The status.
+    /// The status: a final one, 200-599. Anything else (a 1xx, 101, or a code outside 100-599) is answered
+    /// 500 with a log line, since as the whole answer it would desynchronize the client.
     public var status: HTTPResponse.Status
     /// The fields the handler sets. `Content-Length`, `Transfer-Encoding` and `Connection` are decided by the
     /// server from the body and the exchange; values set here for them are replaced.
@@ -94,7 +95,8 @@ public struct ResponseBody: Sendable {
     ///
     /// - Parameters:
     ///   - producer: the producer; cancelled if the connection closes first.
-    ///   - length: the exact byte count it produces, or nil to send it chunked.
+    ///   - length: the exact byte count it produces, or nil to send it chunked. It is enforced: producing more,
+    ///     or ending short, aborts the connection (the extra bytes would be read as the next response).
     public init(producer: some ChatProducer, length: Int?) { storage = .producer(producer, length: length) }
 
     /// A body the handler writes after returning the response, with backpressure: each `write` waits while
@@ -106,7 +108,8 @@ public struct ResponseBody: Sendable {
     /// })
     /// ```
     /// - Parameters:
-    ///   - length: the exact byte count, or nil to send it chunked.
+    ///   - length: the exact byte count, or nil to send it chunked. It is enforced: writing more, or returning
+    ///     short, aborts the connection.
     ///   - write: writes the body; returning ends it; throwing aborts the connection (the status is already sent).
     /// - Returns: the body.
     public static func stream(
