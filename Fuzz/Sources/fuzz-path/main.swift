@@ -10,6 +10,16 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 
 func fuzzPath(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let raw = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    // The shared canonical reading: no empty, `.` or `..` segment, and re-encoding it reads back the same
+    // (so a redirect built from it names the same resource, with one leading slash).
+    if let canonical = try? CanonicalPath.segments(Substring(raw)) {
+        for segment in canonical {
+            precondition(!segment.isEmpty && segment != "." && segment != "..", "canonical \(segment.debugDescription) from \(raw.debugDescription)")
+        }
+        let encoded = CanonicalPath.encoded(canonical)
+        precondition(encoded.hasPrefix("/") && !encoded.hasPrefix("//"), "encoded \(encoded.debugDescription)")
+        precondition((try? CanonicalPath.segments(Substring(encoded))) == canonical, "round trip of \(raw.debugDescription)")
+    }
     for hidden in [false, true] {
         guard let segments = try? PathResolution.segments(Substring(raw), hidden: hidden) else { continue }
         for segment in segments {
