@@ -146,6 +146,15 @@ struct HTTPConnectionTests {
         #expect(!c.isOpen)
     }
 
+    @Test("a chunked body whose trailer section ends in a bare LF is answered 400 at once, with no clock advanced")
+    func bareLFTrailerAnsweredAtOnce() async throws {
+        let c = try await InProcessConnection(responder: echo)
+        try await c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n")
+        let r = try #require(try await c.readResponse())
+        #expect(r.status == 400, "got \(r.status), want 400")
+        #expect(r.headerFields[.connection] == "close")
+    }
+
     @Test("a malformed chunk after the responder started replaces its answer with 400")
     func badChunkWhileResponding() async throws {
         let c = try await InProcessConnection(responder: echo)

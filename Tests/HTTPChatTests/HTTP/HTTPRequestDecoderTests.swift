@@ -163,6 +163,56 @@ struct HTTPRequestDecoderTests {
         #expect(decode([ByteBuffer(string: fits)], limits: limits).requests.first?.body == "abcdefghij")
     }
 
+    /// Lines ended by a bare LF, which a lenient client sends and then waits for an answer: each must be refused
+    /// as soon as its bytes are in, not left waiting for a CRLF that never comes (the trailer one hung the
+    /// connection until the body-read timeout).
+    static let bareLineBreaks: [ParseCase] = [
+        ParseCase(name: "trailer section ended by a bare LF",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n", status: 400),
+        ParseCase(name: "trailer field and section ended by bare LFs",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\n\n", status: 400),
+        ParseCase(name: "bare CR in a trailer line",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\rY", status: 400),
+        ParseCase(name: "a CR ending the input may still start a CRLF",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r", status: nil),
+        ParseCase(name: "last chunk line ended by a bare LF",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\n", status: 400),
+        ParseCase(name: "bare CR inside a chunk-size line",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\rx", status: 400),
+        ParseCase(name: "head whose lines all end in bare LF",
+                  raw: "GET / HTTP/1.1\nHost: x\n\n", status: 400),
+        ParseCase(name: "head with one field ended by a bare LF",
+                  raw: "GET / HTTP/1.1\r\nHost: x\nX: y\r\n", status: 400),
+    ]
+
+    @Test("a line ended by a bare LF (head, chunk-size or trailer line) is refused at once, at every split point", arguments: bareLineBreaks)
+    func bareLineBreakRefusedAtOnce(_ c: ParseCase) {
+        for reads in splits(of: Array(c.raw.utf8), pairsUpTo: 30) {
+            let got = decodeRequestStream(reads)
+            if let status = c.status {
+                #expect(got.error?.status.code == status, "\(c.name): reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), pending \(got.pending), want \(status) without more input")
+            } else {
+                // A CR at the very end may yet be followed by LF: nothing is decided, the message is pending.
+                #expect(got.error == nil && got.pending, "\(c.name): reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), want pending")
+            }
+        }
+    }
+
+    @Test("a trailer section over its limit is 431 however it is cut, even when a bare LF comes after the limit")
+    func trailerLimitBeforeBareLF() {
+        var limits = HTTPLimits()
+        limits.maxHeaderBytes = 64
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        let past = head + "X: " + String(repeating: "v", count: 70) + "\n\n"
+        let within = head + "X: " + String(repeating: "v", count: 20) + "\n" + String(repeating: "w", count: 70)
+        for (raw, want) in [(past, 431), (within, 400)] {
+            for reads in splits(of: Array(raw.utf8), pairsUpTo: 0) {
+                let got = decode(reads, limits: limits)
+                #expect(got.error?.status.code == want, "reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), want \(want)")
+            }
+        }
+    }
+
     @Test("keep-alive follows the version and Connection tokens")
     func keepAliveRules() throws {
         func head(_ raw: String) throws -> HTTPRequestHead {
