@@ -80,7 +80,7 @@ public enum HTTPHeadParser {
         // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
         let lineEnd = try endOfLine(b, from: p)
         if lineEnd - p > limits.maxRequestLineLength {
-            throw HTTPParseError(.uriTooLong, "request line of \(lineEnd - p) bytes")
+            throw requestLineTooLong(UnsafeRawBufferPointer(rebasing: b[p..<lineEnd]), limits: limits)
         }
         var q = p
         while q < lineEnd && isTokenByte[Int(b[q])] { q += 1 }
@@ -218,6 +218,30 @@ public enum HTTPHeadParser {
             keepAlive: keepAlive,
             expectsContinue: expectsContinue
         )
+    }
+
+    /// The error for a request line longer than ``HTTPLimits/maxRequestLineLength``, from its first bytes (it
+    /// may not have ended yet): 414 only when the method is one the server accepts and the target is what is
+    /// long; 501 when the method is longer than the limit or not accepted (RFC 9112 §3: "A server that receives a
+    /// method longer than any that it implements SHOULD respond with a 501"); 400 when it is not a token.
+    ///
+    /// - Parameters:
+    ///   - line: the request line's bytes so far, leading empty lines skipped.
+    ///   - limits: the accepted methods.
+    /// - Returns: the error to answer.
+    static func requestLineTooLong(_ line: UnsafeRawBufferPointer, limits: HTTPLimits) -> HTTPParseError {
+        // Only the first maxRequestLineLength bytes are judged: the decoder may have more or fewer of the line
+        // when it decides, and the verdict must not depend on how the bytes were cut.
+        let n = min(line.count, limits.maxRequestLineLength)
+        var i = 0
+        while i < n && isTokenByte[Int(line[i])] { i += 1 }
+        guard i < n else { return HTTPParseError(.notImplemented, "a method of \(i) bytes or more") }
+        guard i > 0, line[i] == sp else { return .bad("invalid method") }
+        let method = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<i]), as: UTF8.self)
+        if let accepted = limits.acceptedMethods, !accepted.contains(method) {
+            return HTTPParseError(.notImplemented, "method of \(i) bytes")
+        }
+        return HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineLength) bytes")
     }
 
     /// The index of the CR ending the line that starts at `from`, or the end of the head. A bare CR or LF

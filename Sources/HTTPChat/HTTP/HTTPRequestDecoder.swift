@@ -200,13 +200,13 @@ public struct HTTPRequestDecoder: Sendable {
 
     /// The error to answer when the framer's delimiter bound was hit in the current state.
     ///
-    /// - Returns: 414 for a request line that never ended, 431 for a head or trailers too large, 400 for a
-    ///   chunk line.
+    /// - Returns: for a request line that never ended, 414 (or 501 when it is the method that is too long: see
+    ///   ``HTTPHeadParser``); 431 for a head or trailers too large; 400 for a chunk line.
     public func framingFailed() -> HTTPParseError {
         switch state {
         case .head:
             if !requestLineChecked, Self.requestLineEnd(collected) == nil {
-                return HTTPParseError(.uriTooLong, "request line never ended")
+                return requestLineTooLong()
             }
             return HTTPParseError(.headersTooLarge, "header section over the limit")
         case .trailers:
@@ -232,7 +232,16 @@ public struct HTTPRequestDecoder: Sendable {
             requestLineChecked = true
             return
         }
-        throw HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineLength) bytes")
+        throw requestLineTooLong()
+    }
+
+    /// 414, or 501 for an over-long method, judged on the bytes of the request line collected so far.
+    private func requestLineTooLong() -> HTTPParseError {
+        collected.withUnsafeReadableBytes { b in
+            var p = 0
+            while p + 1 < b.count && b[p] == 13 && b[p + 1] == 10 { p += 2 }  // leading empty lines
+            return HTTPHeadParser.requestLineTooLong(UnsafeRawBufferPointer(rebasing: b[p...]), limits: limits)
+        }
     }
 
     /// The length of the request line in `head` (after leading empty lines), or nil when it has not ended.

@@ -133,6 +133,7 @@ struct HTTPConnectionTests {
         ("BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", 413),
         ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", 414),
+        (String(repeating: "A", count: 100_000) + " / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         ("GET / HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 40000), 431),
     ])
     func parseErrors(_ raw: String, _ status: Int) async throws {

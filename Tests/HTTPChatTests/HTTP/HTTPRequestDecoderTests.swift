@@ -130,6 +130,25 @@ struct HTTPRequestDecoderTests {
         #expect(decode([ByteBuffer(string: fits)], limits: limits).error == nil)
     }
 
+    @Test("a request line too long because of its method is 501 (or 400), never 414, however it is cut", arguments: [
+        (String(repeating: "A", count: 100) + " / HTTP/1.1\r\nHost: x\r\n\r\n", true, 501),
+        (String(repeating: "A", count: 100), true, 501),
+        (String(repeating: "A", count: 100) + " / HTTP/1.1\r\nHost: x\r\n\r\n", false, 501),
+        ("BREW /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", true, 501),
+        ("GE@T /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", true, 400),
+        ("\r\nGET /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", true, 414),
+        ("CUSTOM /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", false, 414),
+    ])
+    func longMethodIsNotImplemented(_ raw: String, _ registeredOnly: Bool, _ want: Int) {
+        var limits = HTTPLimits()
+        limits.maxRequestLineLength = 32
+        if !registeredOnly { limits.acceptedMethods = nil }
+        for reads in splits(of: Array(raw.utf8), pairsUpTo: 0) {
+            let got = decode(reads, limits: limits)
+            #expect(got.error?.status.code == want, "\(raw.prefix(12))...: reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), want \(want)")
+        }
+    }
+
     @Test("a header section over the byte limit is 431; a request line over it is 414")
     func headerSectionTooLarge() {
         var limits = HTTPLimits()
