@@ -90,6 +90,10 @@ public enum HTTPHeadParser {
         let targetStart = q
         while q < lineEnd && b[q] != sp {
             guard b[q] > 0x20 && b[q] < 0x7F else { throw .bad("invalid byte in request target") }
+            // No request-target form has a fragment (RFC 9112 §3.2; RFC 9110 §7.1: a client sends the URI
+            // without it). Serving the path before the `#` would be autocorrecting an invalid request line,
+            // which RFC 9112 §3 says not to do.
+            if b[q] == UInt8(ascii: "#") { throw .bad("fragment in the request target") }
             q += 1
         }
         guard q > targetStart, q < lineEnd else { throw .bad("invalid request target") }

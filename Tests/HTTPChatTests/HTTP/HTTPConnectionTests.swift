@@ -130,6 +130,7 @@ struct HTTPConnectionTests {
     @Test("parse errors answer their status with Connection: close, then close", arguments: [
         ("GET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400),
         ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+        ("GET /path#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         ("BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", 413),
         ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", 414),
