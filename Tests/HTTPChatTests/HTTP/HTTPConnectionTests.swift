@@ -157,6 +157,28 @@ struct HTTPConnectionTests {
         #expect(r.headerFields[.connection] == "close")
     }
 
+    @Test("OPTIONS * is answered by the server itself: 204 with Allow, whatever the responder would say")
+    func optionsAsteriskIsServerWide() async throws {
+        let router = Router()
+        router.get("/") { _ in .text("root") }
+        let refusing = ResponderFunction { _ in throw HTTPError(.methodNotAllowed) }
+        for responder in [try router.build() as any HTTPResponder, refusing] {
+            let c = try await InProcessConnection(responder: responder)
+            try await c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+            let r = try #require(try await c.readResponse())
+            #expect(r.status == 204, "got \(r.status), want 204")
+            #expect(r.headerFields[.allow] == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "got \(String(describing: r.headerFields[.allow]))")
+            #expect(c.isOpen)
+        }
+        var limits = HTTPLimits()
+        limits.acceptedMethods = ["GET", "HEAD", "OPTIONS", "M-SEARCH"]
+        let c = try await InProcessConnection(responder: echo, limits: limits)
+        try await c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS /a HTTP/1.1\r\nHost: x\r\n\r\nM-SEARCH * HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await c.readResponse()?.headerFields[.allow] == "GET, HEAD, OPTIONS", "Allow lists only accepted methods")
+        #expect(try await c.readResponse()?.text == "OPTIONS /a ", "OPTIONS on a path goes to the responder")
+        #expect(try await c.readResponse()?.text == "M-SEARCH * ", "another method with * goes to the responder")
+    }
+
     @Test("a malformed chunk after the responder started replaces its answer with 400")
     func badChunkWhileResponding() async throws {
         let c = try await InProcessConnection(responder: echo)
