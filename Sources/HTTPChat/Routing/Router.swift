@@ -7,7 +7,8 @@ public import HTTPTypes
 /// Patterns are `/`-separated segments: a literal (`notes`), a parameter (`:id`, one segment), `*` (any one
 /// segment), or `**` (the rest of the path, last only). Literals win over parameters, parameters over `*`,
 /// `*` over `**`. Empty segments are ignored, so `/a/` and `/a` are the same path. HEAD is served by GET
-/// routes. A path with routes but not for the method gets 405 with `Allow`; no route at all, 404.
+/// routes. A path with routes but not for the method gets 405 with `Allow`; no route at all, 404; a target that
+/// is no path (`CONNECT host:port`, `M-SEARCH *`), 501.
 ///
 /// A handler that does not `await` is registered as immediate and runs on the event loop without starting a
 /// task, when no middleware is in its way.
