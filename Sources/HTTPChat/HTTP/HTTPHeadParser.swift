@@ -306,10 +306,10 @@ public enum HTTPHeadParser {
             major: Int(b[r.lowerBound + 5] - UInt8(ascii: "0")),
             minor: Int(b[r.lowerBound + 7] - UInt8(ascii: "0"))
         )
-        guard version == .http1_1 || version == .http1_0 else {
-            throw HTTPParseError(.versionNotSupported, "\(version)")
-        }
-        return version
+        guard version.major == 1 else { throw HTTPParseError(.versionNotSupported, "\(version)") }
+        // RFC 9110 §2.5: a higher minor version of a major version we implement SHOULD be processed as the
+        // highest minor version we conform to (and answered in it: responses are always HTTP/1.1).
+        return version.minor == 0 ? .http1_0 : .http1_1
     }
 
     @inline(__always)

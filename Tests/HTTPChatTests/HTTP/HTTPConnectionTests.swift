@@ -68,6 +68,17 @@ struct HTTPConnectionTests {
         #expect(!c.isOpen)
     }
 
+    @Test("an HTTP/1.2 request is answered as HTTP/1.1, kept alive without Connection: keep-alive")
+    func higherMinorVersionIsHTTP11() async throws {
+        let c = try await InProcessConnection(responder: echo)
+        try await c.send("GET /v HTTP/1.2\r\nHost: x\r\n\r\n")
+        let r = try #require(try await c.readResponse())
+        #expect(r.status == 200, "got \(r.status), want 200")
+        #expect(r.text == "GET /v ")
+        #expect(r.headerFields[.connection] == nil)
+        #expect(c.isOpen)
+    }
+
     @Test("HEAD gets the GET response's fields and no body")
     func headHasNoBody() async throws {
         let c = try await InProcessConnection(responder: ResponderFunction { _ in .text("twelve bytes") })

@@ -48,6 +48,8 @@ struct HTTPRequestDecoderTests {
                   requests: [Decoded(method: "M-SEARCH", target: "*", body: ""), Decoded(method: "PURGE", target: "/f", body: "")]),
         ParseCase(name: "obs-text in a value, empty Host, IPv6 Host", raw: "GET /q\"|\\ HTTP/1.1\r\nHost: \r\nTest: D\u{00FC}sseldorf\r\n\r\nGET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", status: nil,
                   requests: [Decoded(method: "GET", target: "/q\"|\\", body: ""), Decoded(method: "GET", target: "/", body: "")]),
+        ParseCase(name: "a higher minor version is read as HTTP/1.1 (RFC 9110 §2.5)", raw: "GET /2 HTTP/1.2\r\nHost: x\r\n\r\nGET /9 HTTP/1.9\r\nHost: x\r\n\r\n", status: nil,
+                  requests: [Decoded(method: "GET", target: "/2", body: ""), Decoded(method: "GET", target: "/9", body: "")]),
         ParseCase(name: "Host with sub-delims", raw: "GET / HTTP/1.1\r\nHost: 0.0.0.0=5000\r\n\r\n", status: nil,
                   requests: [Decoded(method: "GET", target: "/", body: "")]),
     ]
@@ -74,8 +76,8 @@ struct HTTPRequestDecoderTests {
         ParseCase(name: "two Hosts", raw: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: 400),
         ParseCase(name: "invalid Host", raw: "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n", status: 400),
         ParseCase(name: "unknown method", raw: "MKCOLA / HTTP/1.1\r\nHost: x\r\n\r\n", status: 501),
+        ParseCase(name: "HTTP/0.9 with a version", raw: "GET / HTTP/0.9\r\nHost: x\r\n\r\n", status: 505),
         ParseCase(name: "HTTP/2.0", raw: "GET / HTTP/2.0\r\nHost: x\r\n\r\n", status: 505),
-        ParseCase(name: "HTTP/1.2", raw: "GET / HTTP/1.2\r\nHost: x\r\n\r\n", status: 505),
         ParseCase(name: "malformed version", raw: "GET / HTTP/1.x\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "lower-case version", raw: "GET / http/1.1\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "Content-Length and Transfer-Encoding", raw: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400),
