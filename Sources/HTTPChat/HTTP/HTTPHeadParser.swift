@@ -197,6 +197,8 @@ public enum HTTPHeadParser {
             }
             framing = .chunked
         } else if let length = contentLength {
+            // 413 at once, before any of the body (RFC 9110 §15.5.14: content larger than the server will
+            // process); not 400, which Http11Probe's MAL-POST-CL-HUGE-NO-BODY wants: the length is well-formed.
             if length > limits.maxBodyBytes {
                 throw HTTPParseError(.contentTooLarge, "Content-Length \(length)")
             }
@@ -329,7 +331,9 @@ public enum HTTPHeadParser {
         return n
     }
 
-    /// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); empty is allowed.
+    /// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); empty is allowed: reg-name may be empty, and
+    /// RFC 9112 §3.2 has a client send `Host:` with an empty value when the target URI has no authority. (Some
+    /// suites, Http11Probe's COMP-HOST-EMPTY-VALUE, want it refused; the grammar does not.)
     static func isValidHost(_ v: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         let n = v.count
