@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "notes-service", targets: ["notes-service"]),
         .executable(name: "form-post", targets: ["form-post"]),
+        .executable(name: "probe-target", targets: ["probe-target"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -99,6 +100,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/FormPost",
+            swiftSettings: strict
+        ),
+        // Examples/ProbeTarget: the routes the Http11Probe conformance suite expects (.ci/run).
+        .executableTarget(
+            name: "probe-target",
+            dependencies: [
+                "HTTPChat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/ProbeTarget",
             swiftSettings: strict
         ),
         // Examples/EmbeddedRouter: a JSON service embedding the router, with its own tests.

@@ -34,7 +34,7 @@ func fuzzHeaders(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     for (name, value) in zip(names, lines.dropFirst()) where !value.isEmpty {
         fields.append(HTTPField(name: name, value: value))
     }
-    let validators = Validators.forFile(inode: 42, size: length, mtimeSeconds: 1_700_000_000, mtimeNanoseconds: 5)
+    let validators = Validators.forFile(device: 2049, inode: 42, size: length, mtimeSeconds: 1_700_000_000, mtimeNanoseconds: 5)
     for method in [HTTPRequest.Method.get, .head, .put] {
         _ = validators.evaluate(fields, method: method)
     }

@@ -2,7 +2,7 @@ public import HTTPTypes
 
 /// A representation's validators (RFC 9110 §8.8): an entity tag and a modification time.
 public struct Validators: Sendable, Hashable {
-    /// The entity tag, quoted, with `W/` when weak: `"1a2b-3c-5f0e1d2c"`.
+    /// The entity tag, quoted, with `W/` when weak: `"9f3c0a1b2c4d5e6f"`.
     public var etag: String
     /// Seconds since the epoch of the last modification.
     public var lastModified: Int
@@ -17,17 +17,29 @@ public struct Validators: Sendable, Hashable {
         self.lastModified = lastModified
     }
 
-    /// The strong ETag HTTPChat derives for a file: `"<inode>-<size>-<mtime in nanoseconds>"` in hex. It changes
-    /// whenever the file is replaced (new inode), resized or written (new mtime).
+    /// The strong ETag HTTPChat derives for a file: `"<16 hex digits>"`, a 64-bit FNV-1a hash of its device,
+    /// inode, size and modification time in nanoseconds. It changes whenever the file is replaced (new inode or
+    /// device), resized or written (new mtime); it is the same across restarts and in every process serving the
+    /// file (the hash is unseeded, unlike Swift's `Hasher`); and it does not show the inode number, which an
+    /// `"<inode>-<size>-<mtime>"` tag gave away (CVE-2003-1418).
+    ///
+    /// The hash hides the inode from a casual reader, not from a search: a client that knows the size
+    /// (Content-Length) and an mtime whose nanoseconds are zero (Last-Modified gives the seconds) could try
+    /// inode numbers until one matches.
     ///
     /// - Parameters:
+    ///   - device: the device the file is on (`st_dev`).
     ///   - inode: the file's inode number.
     ///   - size: its size.
-    ///   - mtimeNanoseconds: its modification time.
+    ///   - mtimeSeconds: its modification time, seconds since the epoch.
+    ///   - mtimeNanoseconds: its modification time, the nanoseconds part.
     /// - Returns: the validators for it.
-    public static func forFile(inode: UInt64, size: Int, mtimeSeconds: Int, mtimeNanoseconds: Int) -> Validators {
+    public static func forFile(device: UInt64, inode: UInt64, size: Int, mtimeSeconds: Int, mtimeNanoseconds: Int) -> Validators {
         let ns = UInt64(truncatingIfNeeded: mtimeSeconds) &* 1_000_000_000 &+ UInt64(truncatingIfNeeded: mtimeNanoseconds)
-        let tag = "\"\(String(inode, radix: 16))-\(String(size, radix: 16))-\(String(ns, radix: 16))\""
+        var hash = FNV1a64()
+        for word in [device, inode, UInt64(truncatingIfNeeded: size), ns] { hash.combine(word) }
+        let hex = String(hash.value, radix: 16)
+        let tag = "\"" + String(repeating: "0", count: 16 - hex.count) + hex + "\""
         return Validators(etag: tag, lastModified: mtimeSeconds)
     }
 
@@ -101,6 +113,19 @@ extension Validators {
     private static func opaque(_ tag: String, weak: Bool) -> String? {
         if tag.hasPrefix("W/") { return weak ? String(tag.dropFirst(2)) : nil }
         return tag
+    }
+}
+
+/// The 64-bit FNV-1a hash (Fowler, Noll, Vo): unseeded, so the same input hashes the same in every process.
+struct FNV1a64 {
+    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    /// Mixes in the eight bytes of `word`, least significant first.
+    mutating func combine(_ word: UInt64) {
+        for shift in stride(from: 0, to: 64, by: 8) {
+            value ^= (word >> UInt64(shift)) & 0xFF
+            value = value &* 0x0000_0100_0000_01B3
+        }
     }
 }
 

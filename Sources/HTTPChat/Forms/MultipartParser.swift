@@ -17,8 +17,8 @@ public struct MultipartLimits: Sendable, Hashable {
 public struct MultipartPartHead: Sendable, Hashable {
     /// The form field's name (`Content-Disposition: form-data; name="..."`).
     public var name: String
-    /// The file name, sanitized: no directories, no control characters, at most 255 bytes; nil for a
-    /// plain field.
+    /// The file name, sanitized (``MultipartParser/sanitizeFilename(_:)``): no directories, no control, format
+    /// (bidi) or line-separator characters, at most 255 bytes; nil for a plain field.
     public var filename: String?
     /// The part's `Content-Type`, when given.
     public var contentType: String?
@@ -284,14 +284,37 @@ public struct MultipartParser: Sendable {
     }
 
     /// A file name safe to show and to use inside a folder: the last path component (of `/` or `\`), without
-    /// control characters, not `.` or `..`, at most 255 bytes; nil when nothing is left.
+    /// controls, format characters (bidi overrides and isolates, zero-width characters) and line and paragraph
+    /// separators, which make a name display as another or break a line, not `.` or `..`, with no
+    /// leading or trailing spaces or dots, at most 255 bytes; nil when nothing is left.
+    ///
+    /// ```swift
+    /// MultipartParser.sanitizeFilename("invoice\u{202E}gpj.exe")   // "invoicegpj.exe" (raw, it displays as "invoiceexe.jpg")
+    /// ```
     public static func sanitizeFilename(_ raw: String) -> String? {
         let last = raw.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
-        var name = String(last.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: last.unicodeScalars.filter { !isRemovedFromFilenames($0) })
+        var name = String(scalars)
         name = name.trimmingCharacters(in: " .")
         guard !name.isEmpty else { return nil }
         while name.utf8.count > 255 { name.removeLast() }
         return name
+    }
+
+    /// Whether `scalar` is taken out of file names: controls (Cc: C0, DEL, and C1 with NEL U+0085), format
+    /// characters (Cf: the bidi embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069, the marks
+    /// U+200E/U+200F/U+061C, zero-width spaces and joiners, the soft hyphen, U+FEFF), and the line and paragraph
+    /// separators U+2028 and U+2029. Each can make a name display as another (`invoice\u{202E}gpj.exe` shows as
+    /// ending in `.jpg`), hide part of it, or break the line it is shown or logged on.
+    ///
+    /// - Parameter scalar: a scalar of a file name.
+    /// - Returns: true when the scalar is removed.
+    static func isRemovedFromFilenames(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
     }
 }
 

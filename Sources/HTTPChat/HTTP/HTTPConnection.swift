@@ -226,6 +226,10 @@ final class HTTPConnection: ChatProtocol {
             continuePending: head.expectsContinue
         )
         if complete { chat.suspendInput() }  // the next pipelined request waits for this response
+        if let own = ServerWideOptions.response(to: head, limits: limits) {
+            respond(.success(own), to: id)  // `OPTIONS *` is the server's to answer, not a responder's
+            return
+        }
         let request = Request(
             method: head.method, target: head.target, version: head.version,
             headerFields: head.headerFields, body: body, remoteAddress: chat.remoteAddress,

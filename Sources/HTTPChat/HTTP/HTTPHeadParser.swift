@@ -80,7 +80,7 @@ public enum HTTPHeadParser {
         // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
         let lineEnd = try endOfLine(b, from: p)
         if lineEnd - p > limits.maxRequestLineLength {
-            throw HTTPParseError(.uriTooLong, "request line of \(lineEnd - p) bytes")
+            throw requestLineTooLong(UnsafeRawBufferPointer(rebasing: b[p..<lineEnd]), limits: limits)
         }
         var q = p
         while q < lineEnd && isTokenByte[Int(b[q])] { q += 1 }
@@ -90,6 +90,10 @@ public enum HTTPHeadParser {
         let targetStart = q
         while q < lineEnd && b[q] != sp {
             guard b[q] > 0x20 && b[q] < 0x7F else { throw .bad("invalid byte in request target") }
+            // No request-target form has a fragment (RFC 9112 §3.2; RFC 9110 §7.1: a client sends the URI
+            // without it). Serving the path before the `#` would be autocorrecting an invalid request line,
+            // which RFC 9112 §3 says not to do.
+            if b[q] == UInt8(ascii: "#") { throw .bad("fragment in the request target") }
             q += 1
         }
         guard q > targetStart, q < lineEnd else { throw .bad("invalid request target") }
@@ -193,6 +197,8 @@ public enum HTTPHeadParser {
             }
             framing = .chunked
         } else if let length = contentLength {
+            // 413 at once, before any of the body (RFC 9110 §15.5.14: content larger than the server will
+            // process); not 400, which Http11Probe's MAL-POST-CL-HUGE-NO-BODY wants: the length is well-formed.
             if length > limits.maxBodyBytes {
                 throw HTTPParseError(.contentTooLarge, "Content-Length \(length)")
             }
@@ -218,6 +224,30 @@ public enum HTTPHeadParser {
             keepAlive: keepAlive,
             expectsContinue: expectsContinue
         )
+    }
+
+    /// The error for a request line longer than ``HTTPLimits/maxRequestLineLength``, from its first bytes (it
+    /// may not have ended yet): 414 only when the method is one the server accepts and the target is what is
+    /// long; 501 when the method is longer than the limit or not accepted (RFC 9112 §3: "A server that receives a
+    /// method longer than any that it implements SHOULD respond with a 501"); 400 when it is not a token.
+    ///
+    /// - Parameters:
+    ///   - line: the request line's bytes so far, leading empty lines skipped.
+    ///   - limits: the accepted methods.
+    /// - Returns: the error to answer.
+    static func requestLineTooLong(_ line: UnsafeRawBufferPointer, limits: HTTPLimits) -> HTTPParseError {
+        // Only the first maxRequestLineLength bytes are judged: the decoder may have more or fewer of the line
+        // when it decides, and the verdict must not depend on how the bytes were cut.
+        let n = min(line.count, limits.maxRequestLineLength)
+        var i = 0
+        while i < n && isTokenByte[Int(line[i])] { i += 1 }
+        guard i < n else { return HTTPParseError(.notImplemented, "a method of \(i) bytes or more") }
+        guard i > 0, line[i] == sp else { return .bad("invalid method") }
+        let method = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<i]), as: UTF8.self)
+        if let accepted = limits.acceptedMethods, !accepted.contains(method) {
+            return HTTPParseError(.notImplemented, "method of \(i) bytes")
+        }
+        return HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineLength) bytes")
     }
 
     /// The index of the CR ending the line that starts at `from`, or the end of the head. A bare CR or LF
@@ -278,10 +308,10 @@ public enum HTTPHeadParser {
             major: Int(b[r.lowerBound + 5] - UInt8(ascii: "0")),
             minor: Int(b[r.lowerBound + 7] - UInt8(ascii: "0"))
         )
-        guard version == .http1_1 || version == .http1_0 else {
-            throw HTTPParseError(.versionNotSupported, "\(version)")
-        }
-        return version
+        guard version.major == 1 else { throw HTTPParseError(.versionNotSupported, "\(version)") }
+        // RFC 9110 §2.5: a higher minor version of a major version we implement SHOULD be processed as the
+        // highest minor version we conform to (and answered in it: responses are always HTTP/1.1).
+        return version.minor == 0 ? .http1_0 : .http1_1
     }
 
     @inline(__always)
@@ -301,7 +331,9 @@ public enum HTTPHeadParser {
         return n
     }
 
-    /// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); empty is allowed.
+    /// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); empty is allowed: reg-name may be empty, and
+    /// RFC 9112 §3.2 has a client send `Host:` with an empty value when the target URI has no authority. (Some
+    /// suites, Http11Probe's COMP-HOST-EMPTY-VALUE, want it refused; the grammar does not.)
     static func isValidHost(_ v: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         let n = v.count

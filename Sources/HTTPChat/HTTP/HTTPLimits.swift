@@ -3,7 +3,7 @@ public import NIOCore
 /// Bounds on what a client may send, and how long it may take. Every value has a documented default and can
 /// be changed; each limit maps to one status when exceeded.
 public struct HTTPLimits: Sendable, Hashable {
-    /// The longest request line, in bytes (414). Default 8 KiB.
+    /// The longest request line, in bytes (414; 501 when it is the method that runs past it). Default 8 KiB.
     public var maxRequestLineLength: Int = 8 * 1024
     /// The largest header section, request line included, in bytes (431). Default 32 KiB.
     public var maxHeaderBytes: Int = 32 * 1024

@@ -8,14 +8,15 @@ public struct HTTPParseError: Error, Hashable, Sendable, CustomStringConvertible
     public enum Kind: Hashable, Sendable {
         /// Malformed syntax or an ambiguous message (400).
         case badRequest
-        /// The request line is longer than ``HTTPLimits/maxRequestLineLength`` (414).
+        /// The request line is longer than ``HTTPLimits/maxRequestLineLength`` because of its target (414).
         case uriTooLong
         /// The header section is larger than ``HTTPLimits/maxHeaderBytes`` or has more than
         /// ``HTTPLimits/maxHeaderCount`` fields (431).
         case headersTooLarge
         /// The body is larger than ``HTTPLimits/maxBodyBytes`` (413).
         case contentTooLarge
-        /// A method or transfer coding this server does not implement (501).
+        /// A method or transfer coding this server does not implement, or a method longer than
+        /// ``HTTPLimits/maxRequestLineLength`` (501).
         case notImplemented
         /// An HTTP version other than 1.0 and 1.1 (505).
         case versionNotSupported

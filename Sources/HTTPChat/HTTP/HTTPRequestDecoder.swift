@@ -1,6 +1,14 @@
 public import HTTPTypes
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The request side of HTTP/1.1 as a chat protocol, without the socket: asynchat's `http_request_handler`
 /// generalized (RFC 9112 §6, §7). Pure: it is told what the framer collected and when a terminator was found,
 /// and answers with events and the next ``terminator``.
@@ -79,18 +87,23 @@ public struct HTTPRequestDecoder: Sendable {
     ///
     /// - Parameter data: a non-empty segment.
     /// - Returns: `.body` for body bytes; `nil` while a head or a line is being collected.
-    /// - Throws: ``HTTPParseError`` when a line or section is over its limit.
+    /// - Throws: ``HTTPParseError`` when a line or section is over its limit, or holds a bare CR or LF
+    ///   (refused as soon as it arrives: a line ended by a bare LF would otherwise wait for a CRLF forever).
     public mutating func collect(_ data: ByteBuffer) throws(HTTPParseError) -> Event? {
         switch state {
         case .body, .chunkData:
             bodyBytes += data.readableBytes
             return .body(data)
         case .head:
+            let previous = collected.readableBytes > 0 ? collected.getInteger(at: collected.writerIndex - 1, as: UInt8.self) : nil
             append(data)
             if !requestLineChecked && collected.readableBytes > limits.maxRequestLineLength {
                 try checkRequestLineLength()
             }
+            // After the length check, so that a request line too long is 414 however the bytes are cut.
+            if Self.hasBareLF(data, after: previous) { throw .bad("bare LF in the head") }
         case .chunkSize:
+            if Self.firstLineBreak(data) != nil { throw .bad("bare CR or LF in a chunk-size line") }
             append(data)
             if collected.readableBytes > limits.maxChunkLineLength {
                 throw .bad("chunk-size line longer than \(limits.maxChunkLineLength) bytes")
@@ -98,6 +111,9 @@ public struct HTTPRequestDecoder: Sendable {
         case .chunkDataEnd:
             append(data)
         case .trailers:
+            // A break within the section's limit is 400; one past it is never reached (431), as byte by byte.
+            let room = limits.maxHeaderBytes - trailerBytes - collected.readableBytes
+            if let at = Self.firstLineBreak(data), at < room { throw .bad("bare CR or LF in the trailer section") }
             append(data)
             if trailerBytes + collected.readableBytes > limits.maxHeaderBytes {
                 throw HTTPParseError(.headersTooLarge, "trailer section too large")
@@ -184,13 +200,13 @@ public struct HTTPRequestDecoder: Sendable {
 
     /// The error to answer when the framer's delimiter bound was hit in the current state.
     ///
-    /// - Returns: 414 for a request line that never ended, 431 for a head or trailers too large, 400 for a
-    ///   chunk line.
+    /// - Returns: for a request line that never ended, 414 (or 501 when it is the method that is too long: see
+    ///   ``HTTPHeadParser``); 431 for a head or trailers too large; 400 for a chunk line.
     public func framingFailed() -> HTTPParseError {
         switch state {
         case .head:
             if !requestLineChecked, Self.requestLineEnd(collected) == nil {
-                return HTTPParseError(.uriTooLong, "request line never ended")
+                return requestLineTooLong()
             }
             return HTTPParseError(.headersTooLarge, "header section over the limit")
         case .trailers:
@@ -216,7 +232,16 @@ public struct HTTPRequestDecoder: Sendable {
             requestLineChecked = true
             return
         }
-        throw HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineLength) bytes")
+        throw requestLineTooLong()
+    }
+
+    /// 414, or 501 for an over-long method, judged on the bytes of the request line collected so far.
+    private func requestLineTooLong() -> HTTPParseError {
+        collected.withUnsafeReadableBytes { b in
+            var p = 0
+            while p + 1 < b.count && b[p] == 13 && b[p + 1] == 10 { p += 2 }  // leading empty lines
+            return HTTPHeadParser.requestLineTooLong(UnsafeRawBufferPointer(rebasing: b[p...]), limits: limits)
+        }
     }
 
     /// The length of the request line in `head` (after leading empty lines), or nil when it has not ended.
@@ -230,6 +255,31 @@ public struct HTTPRequestDecoder: Sendable {
                 i += 1
             }
             return nil
+        }
+    }
+
+    /// Where bytes collected for a CRLF-delimited line (a chunk-size line or a trailer line) hold their first CR
+    /// or LF, if they do. The framer hands out a line's bytes before its CRLF and holds back a CR that may start it, so any CR
+    /// or LF seen here is bare, which RFC 9112 §2.2 and §7.1 do not allow: the request is refused at once
+    /// instead of waiting, until a timeout, for a CRLF a client ending its lines in LF never sends.
+    static func firstLineBreak(_ data: ByteBuffer) -> Int? {
+        data.withUnsafeReadableBytes { b in b.firstIndex { $0 == HTTPHeadParser.lf || $0 == HTTPHeadParser.cr } }
+    }
+
+    /// Whether head bytes hold an LF not preceded by CR (`previous` is the byte collected before `data`). A
+    /// head whose lines end in bare LF never ends in the `\r\n\r\n` the framer waits for; refusing its first bare
+    /// LF answers 400 at once rather than 408 at the header-read timeout. (A bare CR is left to the head parser:
+    /// a CR at the end of a read may still be followed by LF.)
+    static func hasBareLF(_ data: ByteBuffer, after previous: UInt8?) -> Bool {
+        data.withUnsafeReadableBytes { b in
+            guard let base = b.baseAddress else { return false }
+            var from = 0
+            while from < b.count, let hit = memchr(base + from, Int32(HTTPHeadParser.lf), b.count - from) {
+                let at = base.distance(to: UnsafeRawPointer(hit))
+                if (at == 0 ? previous : b[at - 1]) != HTTPHeadParser.cr { return true }
+                from = at + 1
+            }
+            return false
         }
     }
 

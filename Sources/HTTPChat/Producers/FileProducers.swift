@@ -183,10 +183,13 @@ public struct FileInfo: Sendable, Hashable {
     public var mtimeNanoseconds: Int
     /// The inode number.
     public var inode: UInt64
+    /// The device the file is on (`st_dev`).
+    public var device: UInt64
 
-    /// The file's strong validators (see ``Validators/forFile(inode:size:mtimeSeconds:mtimeNanoseconds:)``).
+    /// The file's strong validators (see
+    /// ``Validators/forFile(device:inode:size:mtimeSeconds:mtimeNanoseconds:)``).
     public var validators: Validators {
-        .forFile(inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
+        .forFile(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
     }
 
     init(_ st: stat) {
@@ -201,6 +204,7 @@ public struct FileInfo: Sendable, Hashable {
         mtimeNanoseconds = Int(st.st_mtim.tv_nsec)
         #endif
         inode = UInt64(st.st_ino)
+        device = UInt64(truncatingIfNeeded: st.st_dev)
     }
 }
 

@@ -48,17 +48,54 @@ public struct AccessLog: HTTPMiddleware {
     }
 
     /// One Combined Log Format line (with the newline).
+    ///
+    /// Every field the client chose (the request line, `Referer`, `User-Agent`) is escaped as nginx does: each
+    /// byte outside printable ASCII (below 0x20, 0x7F and above) and each `"` and `\` is written `\xHH`. Field
+    /// values are escaped from their raw bytes, the target from its UTF-8, so whatever a client sends the line
+    /// is one line of printable ASCII: no CR, LF or U+0085, U+2028, U+2029 to start a forged line, no bidi
+    /// override or other format character to disguise one, no terminal escape, and invalid UTF-8 stays visible
+    /// byte for byte.
     static func line(_ request: Request, status: Int, bytes: Int?, time: Int) -> String {
         let host = request.remoteAddress?.ipAddress ?? "-"
         let sent = request.method == .head ? "0" : bytes.map(String.init) ?? "-"
-        func quoted(_ s: String?) -> String {
-            guard let s else { return "\"-\"" }
-            return "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"") + "\""
-        }
-        let requestLine = "\(request.method.rawValue) \(request.target) \(request.version)"
-        return "\(host) - - [\(HTTPDate.commonLogFormat(time))] \(quoted(requestLine)) \(status) \(sent) "
-            + "\(quoted(request.headerFields[.referer])) \(quoted(request.headerFields[.userAgent]))\n"
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + request.target.utf8.count)
+        out += "\(host) - - [\(HTTPDate.commonLogFormat(time))] \"".utf8
+        escape("\(request.method.rawValue) \(request.target) \(request.version)".utf8, into: &out)
+        out += "\" \(status) \(sent) ".utf8
+        quoted(request.headerFields[fields: .referer], into: &out)
+        out.append(UInt8(ascii: " "))
+        quoted(request.headerFields[fields: .userAgent], into: &out)
+        out.append(UInt8(ascii: "\n"))
+        return String(decoding: out, as: UTF8.self)
     }
+
+    /// `"value"` of the fields' raw bytes, escaped, joined with `, ` when repeated; `"-"` when there are none.
+    private static func quoted(_ fields: [HTTPField], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        if fields.isEmpty { out.append(UInt8(ascii: "-")) }
+        for (i, field) in fields.enumerated() {
+            if i > 0 { out += ", ".utf8 }
+            field.withUnsafeBytesOfValue { escape($0, into: &out) }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `bytes`, each one outside printable ASCII, and `"` and `\`, as `\xHH`.
+    static func escape(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {
+        for b in bytes {
+            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") {
+                out.append(b)
+            } else {
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "x"))
+                out.append(hexDigits[Int(b >> 4)])
+                out.append(hexDigits[Int(b & 0x0F)])
+            }
+        }
+    }
+
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
 }
 
 /// Why an access log could not be opened.
@@ -107,11 +144,3 @@ private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 private let systemWrite = Darwin.write
 #endif
-
-extension String {
-    func replacingOccurrences(_ target: Character, _ replacement: String) -> String {
-        var out = ""
-        for c in self { if c == target { out += replacement } else { out.append(c) } }
-        return out
-    }
-}

@@ -54,7 +54,8 @@ public struct RouteTable: ImmediateHTTPResponder {
     ///
     /// - Parameter request: the request.
     /// - Returns: the route's response.
-    /// - Throws: ``HTTPError`` 404, 405 (with `Allow`), 400 for a malformed path; the handler's errors.
+    /// - Throws: ``HTTPError`` 404, 405 (with `Allow`), 400 for a malformed path, 501 for a target that is
+    ///   not a path (`CONNECT host:port`, `M-SEARCH *`); the handler's errors.
     public func respond(to request: Request) async throws -> Response {
         if let chain { return try await chain.respond(to: request) }
         return try await Dispatcher(root: root).respond(to: request)
@@ -64,7 +65,7 @@ public struct RouteTable: ImmediateHTTPResponder {
     ///
     /// - Parameter request: the request.
     /// - Returns: the response, or nil when the route must run as a task.
-    /// - Throws: ``HTTPError`` 404/405/400; the handler's errors.
+    /// - Throws: ``HTTPError`` 404/405/400/501; the handler's errors.
     public func respondImmediately(to request: Request) throws -> Response? {
         guard chain == nil else { return nil }
         let (endpoint, routed) = try Self.route(request, root: root)
@@ -74,6 +75,10 @@ public struct RouteTable: ImmediateHTTPResponder {
 
     /// The route for a request, with its parameters filled in.
     static func route(_ request: Request, root: Node) throws -> (Endpoint, Request) {
+        // Routes are paths. A target in authority-form (CONNECT's `host:port`) or asterisk-form names none, and
+        // was routed as if it were one segment: a router neither tunnels (RFC 9110 §9.3.6) nor answers for the
+        // whole server (`OPTIONS *` is the server's own, see ServerWideOptions), so it does not implement them.
+        guard request.rawPath.first == "/" else { throw HTTPError(.notImplemented) }
         let segments = try request.pathSegments  // the reading the file server and CGI share
         var captures: [String] = []
         if let endpoint = find(root, segments[...], request.method, &captures) {

@@ -8,7 +8,8 @@ public import HTTPTypes
 /// segment), or `**` (the rest of the path, last only). Literals win over parameters, parameters over `*`,
 /// `*` over `**`. Paths are matched on ``Request/pathSegments``, the reading the file server and CGI share:
 /// empty and `.` segments are ignored, so `/a/`, `//a` and `/./a` are the same path, and `..` is 400. HEAD is
-/// served by GET routes. A path with routes but not for the method gets 405 with `Allow`; no route at all, 404.
+/// served by GET routes. A path with routes but not for the method gets 405 with `Allow`; no route at all, 404;
+/// a target that is no path (`CONNECT host:port`, `M-SEARCH *`), 501.
 ///
 /// A handler that does not `await` is registered as immediate and runs on the event loop without starting a
 /// task, when no middleware is in its way.

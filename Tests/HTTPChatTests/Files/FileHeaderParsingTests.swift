@@ -92,6 +92,43 @@ struct FileHeaderParsingTests {
         #expect(Self.v.evaluate(f, method: method) == want, "\(fields)")
     }
 
+    static let file = (device: UInt64(2049), inode: UInt64(0x1234_5678_9ABC), size: 4096, seconds: 1_700_000_000, nanoseconds: 123_456_789)
+
+    static func tag(device: UInt64 = file.device, inode: UInt64 = file.inode, size: Int = file.size,
+                    seconds: Int = file.seconds, nanoseconds: Int = file.nanoseconds) -> String {
+        Validators.forFile(device: device, inode: inode, size: size, mtimeSeconds: seconds, mtimeNanoseconds: nanoseconds).etag
+    }
+
+    @Test("a file's ETag is a strong 64-bit hash that shows neither its inode nor its device")
+    func etagHidesTheInode() {
+        let tag = Self.tag()
+        #expect(tag.count == 18 && tag.hasPrefix("\"") && tag.hasSuffix("\""), "got \(tag)")
+        let hexDigits = tag.dropFirst().dropLast().allSatisfy { $0.isHexDigit }
+        #expect(hexDigits, "got \(tag)")
+        for shown in [String(Self.file.inode, radix: 16), String(Self.file.inode), String(Self.file.device, radix: 16), String(Self.file.device)] {
+            #expect(!tag.lowercased().contains(shown), "\(tag) shows \(shown)")
+        }
+        #expect(Validators.forFile(device: 1, inode: 2, size: 3, mtimeSeconds: 4, mtimeNanoseconds: 5).lastModified == 4)
+    }
+
+    @Test("a file's ETag is the same in every process and after a restart: pinned to its FNV-1a value")
+    func etagIsStable() {
+        // FNV-1a 64 of device, inode, size, mtime ns (eight little-endian bytes each), computed independently.
+        #expect(Self.tag() == "\"c935a35f82c87c86\"", "got \(Self.tag())")
+        #expect(Self.tag(device: 0, inode: 1, size: 0, seconds: 0, nanoseconds: 0) == "\"e5da673c90210b44\"")
+    }
+
+    @Test("a file's ETag changes when its device, inode, size, mtime seconds or nanoseconds change")
+    func etagChangesWithTheFile() {
+        let base = Self.tag()
+        let changed = [
+            Self.tag(device: Self.file.device + 1), Self.tag(inode: Self.file.inode + 1), Self.tag(size: Self.file.size + 1),
+            Self.tag(seconds: Self.file.seconds + 1), Self.tag(nanoseconds: Self.file.nanoseconds + 1),
+        ]
+        for (i, tag) in changed.enumerated() { #expect(tag != base, "change \(i) kept \(base)") }
+        #expect(Set(changed).count == changed.count)
+    }
+
     @Test("gzip negotiation honours q-values and *")
     func acceptEncoding() {
         func accepts(_ v: String?) -> Bool {

@@ -81,6 +81,20 @@ struct FileServerTests {
         #expect(r.headerFields[.lastModified] != nil)
     }
 
+    @Test("a served file's ETag does not show its inode, is the same from a new server, and changes when it is rewritten")
+    func servedETag() async throws {
+        let site = try SiteFixture()
+        let path = site.dir + "/small.txt"
+        let inode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64)
+        let first = try #require(try await get(try site.server(), "/small.txt").0.headerFields[.eTag])
+        #expect(!first.contains(String(inode, radix: 16)), "\(first) shows inode \(String(inode, radix: 16))")
+        let again = try #require(try await get(try site.server(), "/small.txt").0.headerFields[.eTag])
+        #expect(again == first, "a new server (a restart) gave \(again), the first \(first)")
+        try Data("tinier".utf8).write(to: URL(fileURLWithPath: path))
+        let rewritten = try #require(try await get(try site.server(), "/small.txt").0.headerFields[.eTag])
+        #expect(rewritten != first, "rewritten, still \(first)")
+    }
+
     @Test("traversal payloads never leave the root", arguments: [
         "/../outside/secret.txt", "/%2e%2e/outside/secret.txt", "/dir/%2e%2e/%2e%2e/outside/secret.txt",
         "/..%2foutside%2fsecret.txt", "/..%5coutside%5csecret.txt", "/dir\\..\\..\\outside\\secret.txt",

@@ -127,6 +127,34 @@ struct MultipartParserTests {
         #expect(largestEvent <= 64 * 1024)
     }
 
+    @Test("file names lose the characters that make them display as another name or break a line", arguments: [
+        ("invoice\u{202E}gpj.exe", "invoicegpj.exe"),  // RIGHT-TO-LEFT OVERRIDE: shown as "invoiceexe.jpg"
+        ("report\u{2067}fdp.\u{2069}exe", "reportfdp.exe"),  // RIGHT-TO-LEFT ISOLATE ... POP DIRECTIONAL ISOLATE
+        ("a\u{202A}b\u{202B}c\u{202C}d\u{202D}e", "abcde"),  // the other embeddings and overrides
+        ("a\u{200E}b\u{200F}c\u{061C}d", "abcd"),  // LRM, RLM, ARABIC LETTER MARK
+        ("pay\u{200B}pal\u{200C}\u{200D}\u{2060}.png", "paypal.png"),  // zero-width space, non-joiner, joiner, word joiner
+        ("\u{FEFF}bom.txt\u{00AD}", "bom.txt"),  // BOM and soft hyphen
+        ("line\u{2028}two\u{2029}three.txt", "linetwothree.txt"),  // LINE and PARAGRAPH SEPARATOR
+        ("nel\u{85}c1\u{9B}31m.txt", "nelc131m.txt"),  // NEL and CSI: C1 controls
+        ("a\u{0}b\u{1B}c\u{7F}d.txt", "abcd.txt"),  // C0 controls and DEL
+        ("\u{202E} .\u{200B}", nil),  // nothing left once they are gone
+        ("Résumé 2024 — ok.pdf", "Résumé 2024 — ok.pdf"),  // letters, spaces and punctuation stay
+        ("日本語ファイル.txt", "日本語ファイル.txt"),
+    ] as [(String, String?)])
+    func invisibleCharactersRemoved(_ raw: String, _ want: String?) {
+        let got = MultipartParser.sanitizeFilename(raw)
+        #expect(got == want, "\(raw.unicodeScalars.map { String($0.value, radix: 16) }): got \(String(describing: got?.debugDescription)), want \(String(describing: want?.debugDescription))")
+    }
+
+    @Test("a part whose filename carries a right-to-left override reaches the handler without it, at every split point")
+    func bidiFilenameInAPart() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"invoice\u{202E}gpj.exe\"\r\n\r\nMZ\r\n--XyZ--\r\n"
+        for reads in splits(of: Array(body.utf8), pairsUpTo: 0) {
+            let got = parseMultipart(reads)
+            #expect(got.parts == [ParsedPart(name: "f", filename: "invoicegpj.exe", contentType: nil, content: "MZ")], "reads \(reads.map(\.readableBytes)): got \(got.parts)")
+        }
+    }
+
     @Test("boundaries come from Content-Type; filenames are sanitized")
     func helpers() {
         #expect(MultipartParser.boundary(in: "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk") == "----WebKitFormBoundary7MA4YWxk")

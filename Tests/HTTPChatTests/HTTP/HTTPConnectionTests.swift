@@ -68,6 +68,17 @@ struct HTTPConnectionTests {
         #expect(!c.isOpen)
     }
 
+    @Test("an HTTP/1.2 request is answered as HTTP/1.1, kept alive without Connection: keep-alive")
+    func higherMinorVersionIsHTTP11() async throws {
+        let c = try await InProcessConnection(responder: echo)
+        try await c.send("GET /v HTTP/1.2\r\nHost: x\r\n\r\n")
+        let r = try #require(try await c.readResponse())
+        #expect(r.status == 200, "got \(r.status), want 200")
+        #expect(r.text == "GET /v ")
+        #expect(r.headerFields[.connection] == nil)
+        #expect(c.isOpen)
+    }
+
     @Test("HEAD gets the GET response's fields and no body")
     func headHasNoBody() async throws {
         let c = try await InProcessConnection(responder: ResponderFunction { _ in .text("twelve bytes") })
@@ -130,9 +141,11 @@ struct HTTPConnectionTests {
     @Test("parse errors answer their status with Connection: close, then close", arguments: [
         ("GET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400),
         ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+        ("GET /path#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         ("BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", 413),
         ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", 414),
+        (String(repeating: "A", count: 100_000) + " / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         ("GET / HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 40000), 431),
     ])
     func parseErrors(_ raw: String, _ status: Int) async throws {
@@ -144,6 +157,37 @@ struct HTTPConnectionTests {
         #expect(!r.text.contains("Content-Length"), "internal detail leaked: \(r.text)")
         try await Task.sleep(for: .milliseconds(20))
         #expect(!c.isOpen)
+    }
+
+    @Test("a chunked body whose trailer section ends in a bare LF is answered 400 at once, with no clock advanced")
+    func bareLFTrailerAnsweredAtOnce() async throws {
+        let c = try await InProcessConnection(responder: echo)
+        try await c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n")
+        let r = try #require(try await c.readResponse())
+        #expect(r.status == 400, "got \(r.status), want 400")
+        #expect(r.headerFields[.connection] == "close")
+    }
+
+    @Test("OPTIONS * is answered by the server itself: 204 with Allow, whatever the responder would say")
+    func optionsAsteriskIsServerWide() async throws {
+        let router = Router()
+        router.get("/") { _ in .text("root") }
+        let refusing = ResponderFunction { _ in throw HTTPError(.methodNotAllowed) }
+        for responder in [try router.build() as any HTTPResponder, refusing] {
+            let c = try await InProcessConnection(responder: responder)
+            try await c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+            let r = try #require(try await c.readResponse())
+            #expect(r.status == 204, "got \(r.status), want 204")
+            #expect(r.headerFields[.allow] == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "got \(String(describing: r.headerFields[.allow]))")
+            #expect(c.isOpen)
+        }
+        var limits = HTTPLimits()
+        limits.acceptedMethods = ["GET", "HEAD", "OPTIONS", "M-SEARCH"]
+        let c = try await InProcessConnection(responder: echo, limits: limits)
+        try await c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS /a HTTP/1.1\r\nHost: x\r\n\r\nM-SEARCH * HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await c.readResponse()?.headerFields[.allow] == "GET, HEAD, OPTIONS", "Allow lists only accepted methods")
+        #expect(try await c.readResponse()?.text == "OPTIONS /a ", "OPTIONS on a path goes to the responder")
+        #expect(try await c.readResponse()?.text == "M-SEARCH * ", "another method with * goes to the responder")
     }
 
     @Test("a malformed chunk after the responder started replaces its answer with 400")

@@ -48,6 +48,8 @@ struct HTTPRequestDecoderTests {
                   requests: [Decoded(method: "M-SEARCH", target: "*", body: ""), Decoded(method: "PURGE", target: "/f", body: "")]),
         ParseCase(name: "obs-text in a value, empty Host, IPv6 Host", raw: "GET /q\"|\\ HTTP/1.1\r\nHost: \r\nTest: D\u{00FC}sseldorf\r\n\r\nGET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", status: nil,
                   requests: [Decoded(method: "GET", target: "/q\"|\\", body: ""), Decoded(method: "GET", target: "/", body: "")]),
+        ParseCase(name: "a higher minor version is read as HTTP/1.1 (RFC 9110 §2.5)", raw: "GET /2 HTTP/1.2\r\nHost: x\r\n\r\nGET /9 HTTP/1.9\r\nHost: x\r\n\r\n", status: nil,
+                  requests: [Decoded(method: "GET", target: "/2", body: ""), Decoded(method: "GET", target: "/9", body: "")]),
         ParseCase(name: "Host with sub-delims", raw: "GET / HTTP/1.1\r\nHost: 0.0.0.0=5000\r\n\r\n", status: nil,
                   requests: [Decoded(method: "GET", target: "/", body: "")]),
     ]
@@ -65,13 +67,17 @@ struct HTTPRequestDecoderTests {
         ParseCase(name: "NUL in a value", raw: "GET / HTTP/1.1\r\nHost: x\r\nX: a\u{00}b\r\n\r\n", status: 400),
         ParseCase(name: "two spaces in the request line", raw: "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "space in the target", raw: "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", status: 400),
+        ParseCase(name: "fragment in an origin-form target", raw: "GET /path#frag HTTP/1.1\r\nHost: x\r\n\r\n", status: 400),
+        ParseCase(name: "fragment after a query", raw: "GET /p?q=1#frag HTTP/1.1\r\nHost: x\r\n\r\n", status: 400),
+        ParseCase(name: "fragment in an absolute-form target", raw: "GET http://h/p#f HTTP/1.1\r\nHost: h\r\n\r\n", status: 400),
+        ParseCase(name: "empty fragment", raw: "GET /# HTTP/1.1\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "UTF-8 in the target", raw: "GET /\u{03B4} HTTP/1.1\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "missing Host in 1.1", raw: "GET / HTTP/1.1\r\n\r\n", status: 400),
         ParseCase(name: "two Hosts", raw: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: 400),
         ParseCase(name: "invalid Host", raw: "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n", status: 400),
         ParseCase(name: "unknown method", raw: "MKCOLA / HTTP/1.1\r\nHost: x\r\n\r\n", status: 501),
+        ParseCase(name: "HTTP/0.9 with a version", raw: "GET / HTTP/0.9\r\nHost: x\r\n\r\n", status: 505),
         ParseCase(name: "HTTP/2.0", raw: "GET / HTTP/2.0\r\nHost: x\r\n\r\n", status: 505),
-        ParseCase(name: "HTTP/1.2", raw: "GET / HTTP/1.2\r\nHost: x\r\n\r\n", status: 505),
         ParseCase(name: "malformed version", raw: "GET / HTTP/1.x\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "lower-case version", raw: "GET / http/1.1\r\nHost: x\r\n\r\n", status: 400),
         ParseCase(name: "Content-Length and Transfer-Encoding", raw: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400),
@@ -130,6 +136,25 @@ struct HTTPRequestDecoderTests {
         #expect(decode([ByteBuffer(string: fits)], limits: limits).error == nil)
     }
 
+    @Test("a request line too long because of its method is 501 (or 400), never 414, however it is cut", arguments: [
+        (String(repeating: "A", count: 100) + " / HTTP/1.1\r\nHost: x\r\n\r\n", true, 501),
+        (String(repeating: "A", count: 100), true, 501),
+        (String(repeating: "A", count: 100) + " / HTTP/1.1\r\nHost: x\r\n\r\n", false, 501),
+        ("BREW /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", true, 501),
+        ("GE@T /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", true, 400),
+        ("\r\nGET /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", true, 414),
+        ("CUSTOM /" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: x\r\n\r\n", false, 414),
+    ])
+    func longMethodIsNotImplemented(_ raw: String, _ registeredOnly: Bool, _ want: Int) {
+        var limits = HTTPLimits()
+        limits.maxRequestLineLength = 32
+        if !registeredOnly { limits.acceptedMethods = nil }
+        for reads in splits(of: Array(raw.utf8), pairsUpTo: 0) {
+            let got = decode(reads, limits: limits)
+            #expect(got.error?.status.code == want, "\(raw.prefix(12))...: reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), want \(want)")
+        }
+    }
+
     @Test("a header section over the byte limit is 431; a request line over it is 414")
     func headerSectionTooLarge() {
         var limits = HTTPLimits()
@@ -161,6 +186,56 @@ struct HTTPRequestDecoderTests {
         #expect(got.error?.status.code == 413)
         let fits = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n4\r\nghij\r\n0\r\n\r\n"
         #expect(decode([ByteBuffer(string: fits)], limits: limits).requests.first?.body == "abcdefghij")
+    }
+
+    /// Lines ended by a bare LF, which a lenient client sends and then waits for an answer: each must be refused
+    /// as soon as its bytes are in, not left waiting for a CRLF that never comes (the trailer one hung the
+    /// connection until the body-read timeout).
+    static let bareLineBreaks: [ParseCase] = [
+        ParseCase(name: "trailer section ended by a bare LF",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n", status: 400),
+        ParseCase(name: "trailer field and section ended by bare LFs",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\n\n", status: 400),
+        ParseCase(name: "bare CR in a trailer line",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\rY", status: 400),
+        ParseCase(name: "a CR ending the input may still start a CRLF",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r", status: nil),
+        ParseCase(name: "last chunk line ended by a bare LF",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\n", status: 400),
+        ParseCase(name: "bare CR inside a chunk-size line",
+                  raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\rx", status: 400),
+        ParseCase(name: "head whose lines all end in bare LF",
+                  raw: "GET / HTTP/1.1\nHost: x\n\n", status: 400),
+        ParseCase(name: "head with one field ended by a bare LF",
+                  raw: "GET / HTTP/1.1\r\nHost: x\nX: y\r\n", status: 400),
+    ]
+
+    @Test("a line ended by a bare LF (head, chunk-size or trailer line) is refused at once, at every split point", arguments: bareLineBreaks)
+    func bareLineBreakRefusedAtOnce(_ c: ParseCase) {
+        for reads in splits(of: Array(c.raw.utf8), pairsUpTo: 30) {
+            let got = decodeRequestStream(reads)
+            if let status = c.status {
+                #expect(got.error?.status.code == status, "\(c.name): reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), pending \(got.pending), want \(status) without more input")
+            } else {
+                // A CR at the very end may yet be followed by LF: nothing is decided, the message is pending.
+                #expect(got.error == nil && got.pending, "\(c.name): reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), want pending")
+            }
+        }
+    }
+
+    @Test("a trailer section over its limit is 431 however it is cut, even when a bare LF comes after the limit")
+    func trailerLimitBeforeBareLF() {
+        var limits = HTTPLimits()
+        limits.maxHeaderBytes = 64
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        let past = head + "X: " + String(repeating: "v", count: 70) + "\n\n"
+        let within = head + "X: " + String(repeating: "v", count: 20) + "\n" + String(repeating: "w", count: 70)
+        for (raw, want) in [(past, 431), (within, 400)] {
+            for reads in splits(of: Array(raw.utf8), pairsUpTo: 0) {
+                let got = decode(reads, limits: limits)
+                #expect(got.error?.status.code == want, "reads \(reads.map(\.readableBytes)): got \(String(describing: got.error)), want \(want)")
+            }
+        }
     }
 
     @Test("keep-alive follows the version and Connection tokens")

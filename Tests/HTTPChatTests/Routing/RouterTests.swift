@@ -80,6 +80,19 @@ struct RouterTests {
         #expect(postUpload.text == "upload")
     }
 
+    @Test("a target that is no path (CONNECT host:port, M-SEARCH *) is 501, never routed as a segment")
+    func nonPathTargetsAreNotRouted() async throws {
+        let r = Router()
+        r.get("/:any", named("param"))
+        r.on(.connect, "/:any", named("connect"))
+        r.on(HTTPRequest.Method("M-SEARCH")!, "/**", named("search"))
+        let table = try r.build()
+        #expect(await call(table, .connect, "example.com:443").status == 501)
+        #expect(await call(table, HTTPRequest.Method("M-SEARCH")!, "*").status == 501)
+        #expect(await call(table, .get, "*").status == 501)
+        #expect(await call(table, .connect, "/tunnel").text == "connect any=tunnel", "a CONNECT to a path still routes")
+    }
+
     @Test("HEAD is served by GET routes")
     func headUsesGet() async throws {
         #expect(await call(try Self.sample(), .head, "/notes/5").text == "show id=5")
