@@ -91,7 +91,7 @@ public struct CGIResponder: HTTPResponder {
         let real = String(cString: resolved)
         guard PathResolution.info(real)?.isDirectory == true else { throw FileServerError.rootNotADirectory(directory) }
         guard let prefix = try? CanonicalPath.segments(Substring(options.urlPrefix)), !prefix.isEmpty,
-            !prefix.contains(where: { $0.contains("/") })
+            !prefix.contains(where: { CanonicalPath.hasSeparator($0) })
         else { throw CGIConfigurationError(message: "urlPrefix must name a path below /, got '\(options.urlPrefix)'") }
         guard options.maxConcurrent >= 1 else { throw CGIConfigurationError(message: "maxConcurrent must be at least 1") }
         self.directory = real
@@ -121,13 +121,13 @@ public struct CGIResponder: HTTPResponder {
     func run(_ request: Request, script: ArraySlice<String>, local: (any HTTPResponder)?) async throws -> Response {
         guard let name = script.first else { throw HTTPError(.notFound) }
         // Decoded `/` or `\` (`..%2f`, `x%2F.secret`) would add path levels no segment check saw.
-        for segment in script where segment.contains("/") || segment.contains("\\") {
+        for segment in script where CanonicalPath.hasSeparator(segment) {
             throw HTTPError(.badRequest, "bad path")
         }
-        guard !name.hasPrefix(".") else { throw HTTPError(.notFound) }
+        guard !CanonicalPath.isHidden(name) else { throw HTTPError(.notFound) }
         let rest = script.dropFirst()
         var pathInfo = rest.map { "/" + $0 }.joined()
-        if request.rawPath.hasSuffix("/") { pathInfo += "/" }
+        if CanonicalPath.hasTrailingSlash(request.rawPath) { pathInfo += "/" }
         let executable = try await locate(name)
 
         var input = request.body

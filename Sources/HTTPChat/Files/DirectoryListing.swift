@@ -38,7 +38,7 @@ enum DirectoryListing {
                     String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
                 }
                 if name == "." || name == ".." { continue }
-                if name.hasPrefix(".") && !options.hidden { continue }
+                if CanonicalPath.isHidden(name) && !options.hidden { continue }
                 var st = stat()
                 guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 if (st.st_mode & S_IFMT) == S_IFLNK {

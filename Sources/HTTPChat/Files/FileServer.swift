@@ -140,7 +140,7 @@ public struct FileServer: ImmediateHTTPResponder {
             case .needs(let path):
                 resolved[path] = try await cache.resolve(path)
             case .listing(let path):
-                let components = path.dropFirst(root.count).split(separator: "/").map(String.init)
+                let components = PathResolution.components(of: path, below: root)
                 let entries = try await DirectoryListing.read(components, opener: cache.opener, options: options)
                 let shown = CanonicalPath.encoded((try? request.pathSegments) ?? [], trailingSlash: true)
                 return DirectoryListing.response(entries, path: shown, request: request)
@@ -182,7 +182,7 @@ public struct FileServer: ImmediateHTTPResponder {
         case .missing:
             return try notFound(request, lookup)
         case .directory(let path):
-            guard rawPath.hasSuffix("/") else {
+            guard CanonicalPath.hasTrailingSlash(rawPath) else {
                 // Built from the canonical segments: one leading slash, so `GET //evil.example` (a folder
                 // named evil.example) redirects to `/evil.example/`, never to the protocol-relative
                 // `//evil.example/` a browser would follow off-site (CVE-2021-28861's shape).
@@ -196,7 +196,7 @@ public struct FileServer: ImmediateHTTPResponder {
             guard options.listing else { return try notFound(request, lookup) }
             return .listing(path)
         case .file(let f):
-            guard !rawPath.hasSuffix("/") || atRoot else {  // `/file.txt/` names no file
+            guard !CanonicalPath.hasTrailingSlash(rawPath) || atRoot else {  // `/file.txt/` names no file
                 f.release()
                 return try notFound(request, lookup)
             }

@@ -140,7 +140,7 @@ final class OpenFileCache: Sendable {
     /// pool and caches the answer, retained for the caller when it is a file. The file is opened by the same
     /// walk that checks it (``RootedOpener``): nothing can be swapped in between.
     func resolve(_ path: String) async throws -> CachedLookup {
-        let components = path.dropFirst(root.count).split(separator: "/").map(String.init)
+        let components = PathResolution.components(of: path, below: root)
         let opener = self.opener
         let small = smallFileLimit
         let options = self.options

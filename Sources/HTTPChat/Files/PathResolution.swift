@@ -29,10 +29,15 @@ enum PathResolution {
             throw .badRequest
         }
         for name in canonical {
-            if name.contains("/") || name.contains("\\") { throw .badRequest }
-            if name.hasPrefix(".") && !hidden { throw .notFound }
+            if CanonicalPath.hasSeparator(name) { throw .badRequest }
+            if CanonicalPath.isHidden(name) && !hidden { throw .notFound }
         }
         return canonical
+    }
+
+    /// The components of `path` (a path ``FileServer`` built: the root, then `/` and names) below `root`.
+    static func components(of path: String, below root: String) -> [String] {
+        CanonicalPath.split(Substring(Substring(path).utf8.dropFirst(root.utf8.count))).map(String.init)
     }
 
     /// The real path of `path` when it exists and stays inside `root` (itself a real path), or when

@@ -122,7 +122,7 @@ struct RootedOpener: Sendable {
             // A symlink: walk its target in its place.
             links += 1
             guard links <= Self.maxLinks, let target = Self.readLink(folder, name), !target.isEmpty else { return .missing }
-            var parts = target.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            var parts = CanonicalPath.split(Substring(target)).map(String.init)
             if target.hasPrefix("/") {
                 let start: String
                 if let inside = insideRoot(target) {
@@ -161,8 +161,8 @@ struct RootedOpener: Sendable {
 
     /// The components of an absolute link target below the root, or nil when it names a place elsewhere.
     private func insideRoot(_ target: String) -> [String]? {
-        let parts = target.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        let rootParts = root.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let parts = CanonicalPath.split(Substring(target)).map(String.init)
+        let rootParts = CanonicalPath.split(Substring(root)).map(String.init)
         guard parts.starts(with: rootParts) else { return nil }
         return Array(parts.dropFirst(rootParts.count))
     }

@@ -23,13 +23,40 @@ enum CanonicalPath {
     /// - Throws: ``Refusal/malformed``.
     static func segments(_ rawPath: Substring) throws(Refusal) -> [String] {
         var out: [String] = []
-        for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {
+        for part in split(rawPath) {
             guard let name = PercentEncoding.decode(part) else { throw .malformed }
             if name == "." { continue }
             if name == ".." { throw .malformed }
             out.append(name)
         }
         return out
+    }
+
+    /// The non-empty pieces of `s` between `/` bytes. Split on UTF-8 bytes, never on Characters: Swift's
+    /// `split(separator: "/")` compares grapheme clusters, and a prepended concatenation mark (U+06DD, say)
+    /// joins the `/` after it into one cluster that is not `"/"`, so a Character split would keep
+    /// `a\u{06DD}/b` as one name holding a slash (found by fuzz-path). The same goes for `contains("/")` and
+    /// `hasPrefix(".")`: path code asks the bytes.
+    ///
+    /// - Parameter s: a path, or a piece of one.
+    /// - Returns: the pieces, without empty ones.
+    static func split(_ s: Substring) -> [Substring] {
+        s.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
+    }
+
+    /// Whether `name` holds a `/` or `\` byte.
+    static func hasSeparator(_ name: some StringProtocol) -> Bool {
+        name.utf8.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }
+    }
+
+    /// Whether `name` starts with a `.` byte (a dotfile), whatever combining mark may follow it.
+    static func isHidden(_ name: some StringProtocol) -> Bool {
+        name.utf8.first == UInt8(ascii: ".")
+    }
+
+    /// Whether `path` ends in a `/` byte.
+    static func hasTrailingSlash(_ path: Substring) -> Bool {
+        path.utf8.last == UInt8(ascii: "/")
     }
 
     /// `/a/b` for `["a", "b"]`, each segment percent-encoded but for RFC 3986 unreserved characters: one

@@ -179,5 +179,10 @@ struct ResponseFramingTests {
             #expect(response.status == .badRequest, "\(target): \(response.status)")
         }
         #expect(try Request(method: .get, target: "//a/./b%20c/").pathSegments == ["a", "b c"])
+        // Split on bytes: U+06DD joins the `/` after it into one Character, which a Character split kept
+        // inside the name (found by fuzz-path).
+        #expect(try Request(method: .get, target: "/6e\u{06DD}/ii").pathSegments == ["6e\u{06DD}", "ii"])
+        #expect(PathResolution.components(of: "/r/x\u{06DD}/y", below: "/r") == ["x\u{06DD}", "y"])
+        #expect(throws: PathResolution.Refusal.badRequest) { try PathResolution.segments("/a%DB%9D%2Fb", hidden: false) }
     }
 }
