@@ -59,7 +59,8 @@ public final class ChatChannel {
         case close
     }
 
-    private let chatProtocol: any ChatProtocol
+    /// The protocol framing this connection now (``handOff(to:)`` replaces it).
+    private var chatProtocol: any ChatProtocol
     private var framer: ChatFramer
     var context: ChannelHandlerContext?
 
@@ -184,6 +185,43 @@ public final class ChatChannel {
         cancelQueuedOutput()
         if closeRequested && !closed { queue.append(.close) }
         updateReadInterest()
+    }
+
+    // MARK: - Protocol hand-off
+
+    /// Hands the connection to another protocol, with every byte already received and not yet framed: asynchat's
+    /// channel that changes how it frames its input, and HTTP's `Upgrade` (RFC 9110 §7.8) on this layer.
+    ///
+    /// `next` gets ``ChatProtocol/channelOpened(_:)`` at once and sets its first terminator there (the
+    /// terminator is reset to `.none` before); the bytes after the frame being handled are framed by it, then
+    /// what the socket brings. Output already queued (a `101 Switching Protocols`, say) goes out first, in
+    /// order. The old protocol gets no more callbacks, not even ``ChatProtocol/channelClosed(chat:)``: it
+    /// lets go of what it holds before calling this. Input suspended or halted by the old protocol is
+    /// resumed for the new one; an end of input not yet delivered is delivered to it. Ignored once the
+    /// connection is closed or ``closeWhenDone()`` was called.
+    ///
+    /// ```swift
+    /// func foundTerminator(chat: ChatChannel) {
+    ///     if line == "STARTBINARY" {
+    ///         chat.push("OK\n")
+    ///         chat.handOff(to: BinaryFrames())  // its channelOpened sets .count(4)
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// - Parameter next: the protocol that frames the connection from here on.
+    public func handOff(to next: any ChatProtocol) {
+        guard !closed, !closeRequested else { return }
+        chatProtocol = next
+        framer.terminator = .none
+        inputSuspended = false
+        inputHalted = false
+        next.channelOpened(self)
+        if dispatching {
+            return  // the input loop goes on with `next`
+        }
+        flushIfNeeded()
+        scheduleInputProcessing()
     }
 
     // MARK: - Input control
