@@ -107,7 +107,7 @@ final class OpenFileCache: Sendable {
         self.options = options
         self.root = root
         self.opener = RootedOpener(root: root, followSymlinks: options.followSymlinks, excluded: excluded)
-        self.validity = options.cacheValidity
+        self.validity = TimeAmount(options.cacheValidity)
         self.maxEntries = options.cacheEntries
         self.smallFileLimit = options.smallFileMemoryLimit
     }

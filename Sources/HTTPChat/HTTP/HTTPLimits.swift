@@ -1,5 +1,3 @@
-public import NIOCore
-
 /// Bounds on what a client may send, and how long it may take. Every value has a documented default and can
 /// be changed; each limit maps to one status when exceeded.
 public struct HTTPLimits: Sendable, Hashable {
@@ -18,16 +16,16 @@ public struct HTTPLimits: Sendable, Hashable {
     public var collectBodyBelow: Int = 64 * 1024
     /// How long a client may take to send a request head, from its first byte (or from the connection's
     /// start); then the server answers 408 and closes. `nil` turns it off. Default 10 s.
-    public var headerReadTimeout: TimeAmount? = .seconds(10)
+    public var headerReadTimeout: Duration? = .seconds(10)
     /// How long a client may pause while sending a request body (nginx's `client_body_timeout`): the time
     /// between two reads, not for the whole body. It does not run while the server itself holds the body back
     /// (its consumer is busy, or `100 Continue` is not sent yet). When it passes, the server answers 408 if
     /// the request has no response yet, and closes. `nil` turns it off. Default 60 s.
-    public var bodyReadTimeout: TimeAmount? = .seconds(60)
+    public var bodyReadTimeout: Duration? = .seconds(60)
     /// How long an idle keep-alive connection stays open between requests. A response still going out at the
     /// deadline restarts the count, so a long download is never cut (``ChatConfiguration/sendTimeout`` drops
     /// clients that stop reading). `nil` turns it off. Default 60 s.
-    public var idleTimeout: TimeAmount? = .seconds(60)
+    public var idleTimeout: Duration? = .seconds(60)
     /// The methods accepted (RFC 9110 §9.1: an unrecognized method is answered 501). `nil` accepts any valid
     /// token. Default: ``HTTPLimits/registeredMethods``.
     public var acceptedMethods: Set<String>? = HTTPLimits.registeredMethods

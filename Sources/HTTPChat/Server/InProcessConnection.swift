@@ -68,8 +68,8 @@ public final class InProcessConnection: Sendable {
     /// Moves the connection's clock (timeouts fire).
     ///
     /// - Parameter amount: how far.
-    public func advanceTime(by amount: TimeAmount) async {
-        await channel.testingEventLoop.advanceTime(by: amount)
+    public func advanceTime(by amount: Duration) async {
+        await channel.testingEventLoop.advanceTime(by: TimeAmount(amount))
     }
 
     /// Whether the server still holds the connection open.

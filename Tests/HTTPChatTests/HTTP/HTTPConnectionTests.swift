@@ -319,6 +319,19 @@ struct HTTPConnectionTests {
         #expect(!c.isOpen)
     }
 
+    @Test("timeouts are Durations kept to the nanosecond: a 1.5 s idle timeout has not fired 1 ns before, and has at 1.5 s")
+    func fractionalTimeout() async throws {
+        var limits = HTTPLimits()
+        limits.idleTimeout = .seconds(1.5)
+        let c = try await InProcessConnection(responder: echo, limits: limits)
+        try await c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await c.readResponse() != nil)
+        await c.advanceTime(by: .seconds(1.5) - .nanoseconds(1))
+        #expect(c.isOpen, "idle for 1 ns less than 1.5 s")
+        await c.advanceTime(by: .nanoseconds(1))
+        #expect(try await c.closes(), "still open at 1.5 s")
+    }
+
     @Test("a client that stops mid-body gets 408 at the body-read timeout, collected or streamed, and is closed")
     func bodyTimeout() async throws {
         var limits = HTTPLimits()
