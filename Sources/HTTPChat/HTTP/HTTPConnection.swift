@@ -152,7 +152,7 @@ final class HTTPConnection: ChatProtocol {
             case .none:
                 enter(.busy)
                 dispatch(head, body: .empty, complete: true, chat: chat)
-            case .length(let n) where n <= limits.collectBodyBelow && !head.expectsContinue:
+            case .length(let n) where n <= limits.maxCollectedBodyBytes && !head.expectsContinue:
                 enter(.body(since: chat.eventLoop.now))
                 collecting = (head, chat.allocator.buffer(capacity: n))
             default:

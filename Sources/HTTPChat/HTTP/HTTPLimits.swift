@@ -11,9 +11,11 @@ public struct HTTPLimits: Sendable, Hashable {
     public var maxBodyBytes: Int = 8 * 1024 * 1024
     /// The longest chunk-size line of a chunked body, extensions included (400). Default 4 KiB.
     public var maxChunkLineLength: Int = 4 * 1024
-    /// Bodies up to this size with a known length are read whole before the responder runs, so it gets them
-    /// without waiting; larger and chunked bodies stream. Default 64 KiB.
-    public var collectBodyBelow: Int = 64 * 1024
+    /// The largest body, in bytes, that is read whole before the responder runs: a body whose
+    /// `Content-Length` is at most this arrives collected (``RequestBody/bufferedBytes``), so the responder
+    /// gets it without waiting; larger and chunked bodies stream. Zero streams every body with bytes.
+    /// Default 64 KiB.
+    public var maxCollectedBodyBytes: Int = 64 * 1024
     /// How long a client may take to send a request head, from its first byte (or from the connection's
     /// start); then the server answers 408 and closes. `nil` turns it off. Default 10 s.
     public var headerReadTimeout: Duration? = .seconds(10)

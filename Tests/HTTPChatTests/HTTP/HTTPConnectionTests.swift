@@ -259,6 +259,24 @@ struct HTTPConnectionTests {
         #expect(!raw.contains("\r\n0\r\n\r\n"), "\(raw)")
     }
 
+    @Test("a body of exactly maxCollectedBodyBytes arrives collected; one byte more streams")
+    func collectedBodyBoundary() async throws {
+        var limits = HTTPLimits()
+        limits.maxCollectedBodyBytes = 8
+        let how = ResponderFunction { request in
+            let collected = request.body.bufferedBytes != nil
+            let body = try await request.body.collect(upTo: 1 << 20)
+            return .text("\(collected ? "collected" : "streamed") \(body.readableBytes)")
+        }
+        let c = try await InProcessConnection(responder: how, limits: limits)
+        try await c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n12345678")
+        let atLimit = try await c.readResponse()?.text
+        #expect(atLimit == "collected 8", "got \(String(describing: atLimit)), want collected 8")
+        try await c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n123456789")
+        let overLimit = try await c.readResponse()?.text
+        #expect(overLimit == "streamed 9", "got \(String(describing: overLimit)), want streamed 9")
+    }
+
     @Test("a large streamed request body reaches the responder whole, with backpressure")
     func streamedRequestBody() async throws {
         let counter = ResponderFunction { request in
@@ -336,7 +354,7 @@ struct HTTPConnectionTests {
     func bodyTimeout() async throws {
         var limits = HTTPLimits()
         limits.bodyReadTimeout = .seconds(2)  // shorter than the header-read timeout's 10 s: it still counts
-        limits.collectBodyBelow = 16
+        limits.maxCollectedBodyBytes = 16
         for (length, how) in [(10, "collected"), (1000, "streamed")] {
             let c = try await InProcessConnection(responder: echo, limits: limits)
             try await c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: \(length)\r\n\r\nabc")
