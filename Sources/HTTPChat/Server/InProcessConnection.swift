@@ -1,4 +1,5 @@
 public import HTTPTypes
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOEmbedded
 
@@ -15,7 +16,7 @@ public import NIOEmbedded
 public final class InProcessConnection: Sendable {
     /// The channel under the connection (a NIO testing channel).
     public let channel: NIOAsyncTestingChannel
-    private let reader = NIOLockedResponseReader()
+    private let reader = LockedResponseReader()
 
     /// Opens a connection to `responder`.
     ///
@@ -216,10 +217,8 @@ struct ResponseReaderError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-import NIOConcurrencyHelpers
-
 /// A ``ResponseReader`` behind a lock.
-final class NIOLockedResponseReader: Sendable {
+final class LockedResponseReader: Sendable {
     private let box = NIOLockedValueBox(ResponseReader())
     func withLock<T>(_ body: (inout ResponseReader) throws -> T) rethrows -> T {
         try box.withLockedValue { try body(&$0) }
