@@ -54,8 +54,7 @@ struct HTTPConnectionTests {
         try await c.send("GET /c HTTP/1.0\r\n\r\n")
         let closed = try #require(try await c.readResponse())
         #expect(closed.headerFields[.connection] == "close")
-        try await Task.sleep(for: .milliseconds(20))
-        #expect(!c.isOpen)
+        #expect(try await c.closes(), "an HTTP/1.0 request without keep-alive: still open")
     }
 
     @Test("Connection: close is honoured after the response")
@@ -155,8 +154,7 @@ struct HTTPConnectionTests {
         #expect(r.status == status)
         #expect(r.headerFields[.connection] == "close")
         #expect(!r.text.contains("Content-Length"), "internal detail leaked: \(r.text)")
-        try await Task.sleep(for: .milliseconds(20))
-        #expect(!c.isOpen)
+        #expect(try await c.closes(), "still open after \(status)")
     }
 
     @Test("a chunked body whose trailer section ends in a bare LF is answered 400 at once, with no clock advanced")
@@ -248,12 +246,8 @@ struct HTTPConnectionTests {
         }
         let c = try await InProcessConnection(responder: failing)
         try await c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        for _ in 0..<500 where c.isOpen {
-            _ = try await c.pendingOutput()
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        #expect(try await c.closes(within: .seconds(5)), "still open after the body's writer threw")
         let raw = try await c.pendingOutput()
-        #expect(!c.isOpen)
         #expect(raw.contains("Transfer-Encoding: chunked\r\n"), "\(raw)")
         #expect(raw.hasSuffix("b\r\nfirst part,\r\n"), "the body must end without the last chunk: \(raw)")
         #expect(!raw.contains("\r\n0\r\n\r\n"), "\(raw)")
@@ -364,8 +358,7 @@ struct HTTPConnectionTests {
             let r = try #require(try await c.readResponse(), "\(how)")
             #expect(r.status == 408, "\(how)")
             #expect(r.headerFields[.connection] == "close", "\(how)")
-            try await Task.sleep(for: .milliseconds(20))
-            #expect(!c.isOpen, "\(how)")
+            #expect(try await c.closes(), "\(how): still open after 408")
         }
     }
 
@@ -435,8 +428,7 @@ struct HTTPConnectionTests {
         await c.finishSending()
         #expect(try await c.readResponse()?.text == "GET /1 ")
         #expect(try await c.readResponse()?.text == "GET /2 ")
-        try await Task.sleep(for: .milliseconds(20))
-        #expect(!c.isOpen)
+        #expect(try await c.closes(), "still open after the last response to a half-closed client")
     }
 
     @Test("a streamed body the responder ignores is discarded, and the next request on the connection is answered")
