@@ -91,7 +91,7 @@ final class OpenFileCache: Sendable {
     /// Raw request paths already checked and turned into candidate paths (a pure function of the string).
     private let candidates = NIOLockedValueBox<[Substring: String]>([:])
     private let options: FileServerOptions
-    private let validity: TimeAmount
+    private let validity: Duration
     private let maxEntries: Int
     private let smallFileLimit: Int
     private let root: String
@@ -107,7 +107,7 @@ final class OpenFileCache: Sendable {
         self.options = options
         self.root = root
         self.opener = RootedOpener(root: root, followSymlinks: options.followSymlinks, excluded: excluded)
-        self.validity = TimeAmount(options.cacheValidity)
+        self.validity = options.cacheValidity
         self.maxEntries = options.cacheEntries
         self.smallFileLimit = options.smallFileMemoryLimit
     }
