@@ -167,7 +167,7 @@ struct HTTPServe: AsyncParsableCommand {
         if cgi {
             // One decision on the canonical path, in the library: scripts run, their folder is never served.
             var cgiOptions = CGIOptions()
-            cgiOptions.timeout = .milliseconds(Int64(cgiTimeout * 1000))
+            cgiOptions.timeout = .seconds(cgiTimeout)
             cgiOptions.serverName = host
             cgiOptions.serverPort = port
             cgiOptions.maxConcurrent = cgiMax
@@ -187,17 +187,17 @@ struct HTTPServe: AsyncParsableCommand {
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
         if let maxBody { configuration.limits.maxBodyBytes = maxBody }
-        configuration.limits.headerReadTimeout = .nanoseconds(Int64(headerTimeout * 1e9))
-        configuration.limits.bodyReadTimeout = .nanoseconds(Int64(bodyTimeout * 1e9))
-        configuration.chat.sendTimeout = .nanoseconds(Int64(sendTimeout * 1e9))
-        configuration.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+        configuration.limits.headerReadTimeout = .seconds(headerTimeout)
+        configuration.limits.bodyReadTimeout = .seconds(bodyTimeout)
+        configuration.chat.sendTimeout = .seconds(sendTimeout)
+        configuration.limits.idleTimeout = .seconds(idleTimeout)
         let descriptors = Self.raiseDescriptorLimit()
         configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections(descriptors: descriptors)
 
         let quiet = self.quiet
         let host = self.host
         let service = HTTPService(
-            configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriodSeconds: 10, logger: logger
+            configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriod: .seconds(10), logger: logger
         ) { server in
             if !quiet {
                 print("Serving \(root) at http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)/")

@@ -50,23 +50,19 @@ struct NotesServiceTests {
     @Test("bad input gets 400, 415, 404 and 405 with Allow")
     func errors() async throws {
         let t = try Self.table()
-        await #expect(throws: HTTPError.self) { try await t.respond(to: Self.request(.post, "/notes", json: "{")) }
-        do {
-            _ = try await t.respond(to: Self.request(.post, "/notes", json: "{"))
-        } catch let e as HTTPError { #expect(e.status == .badRequest) }
-        do {
-            _ = try await t.respond(to: Request(method: .post, target: "/notes", body: RequestBody(string: "x")))
-        } catch let e as HTTPError { #expect(e.status == .unsupportedMediaType) }
-        do {
-            _ = try await t.respond(to: Self.request(.get, "/notes/abc"))
-        } catch let e as HTTPError { #expect(e.status == .badRequest) }
-        do {
-            _ = try await t.respond(to: Self.request(.patch, "/notes/1"))
-            Issue.record("want 405")
-        } catch let e as HTTPError {
-            #expect(e.status == .methodNotAllowed)
-            #expect(e.headerFields[.allow] == "DELETE, GET, HEAD, PUT")
+        let badJSON = await #expect(throws: HTTPError.self) { try await t.respond(to: Self.request(.post, "/notes", json: "{")) }
+        #expect(badJSON?.status == .badRequest, "malformed JSON: got \(String(describing: badJSON)), want 400")
+        let notJSON = await #expect(throws: HTTPError.self) {
+            try await t.respond(to: Request(method: .post, target: "/notes", body: RequestBody(string: "x")))
         }
+        #expect(notJSON?.status == .unsupportedMediaType, "no JSON content type: got \(String(describing: notJSON)), want 415")
+        let badID = await #expect(throws: HTTPError.self) { try await t.respond(to: Self.request(.get, "/notes/abc")) }
+        #expect(badID?.status == .badRequest, "a non-numeric id: got \(String(describing: badID)), want 400")
+        let missing = await #expect(throws: HTTPError.self) { try await t.respond(to: Self.request(.get, "/notes/99")) }
+        #expect(missing?.status == .notFound, "no such note: got \(String(describing: missing)), want 404")
+        let wrongMethod = await #expect(throws: HTTPError.self) { try await t.respond(to: Self.request(.patch, "/notes/1")) }
+        #expect(wrongMethod?.status == .methodNotAllowed, "PATCH: got \(String(describing: wrongMethod)), want 405")
+        #expect(wrongMethod?.headerFields[.allow] == "DELETE, GET, HEAD, PUT")
     }
 
     @Test("served live: a JSON round trip over a real socket with CORS headers")

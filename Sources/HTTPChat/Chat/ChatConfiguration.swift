@@ -1,5 +1,3 @@
-public import NIOCore
-
 /// Buffer sizes, bounds and the send timeout of a chat channel. Every value has a documented default.
 public struct ChatConfiguration: Sendable, Hashable {
     /// asynchat's `ac_in_buffer_size`: the size of the first read buffer. Reads adapt between 64 bytes and
@@ -21,7 +19,7 @@ public struct ChatConfiguration: Sendable, Hashable {
     /// stops taking bytes, the connection is closed if no byte has gone out after this long (checked every
     /// `sendTimeout`, so a stall is cut between one and two timeouts after the last byte went out). A slow
     /// reader that keeps taking bytes is never cut. `nil` turns it off. Default 60 s.
-    public var sendTimeout: TimeAmount? = .seconds(60)
+    public var sendTimeout: Duration? = .seconds(60)
 
     /// The defaults.
     public init() {}

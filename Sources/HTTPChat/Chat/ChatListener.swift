@@ -102,7 +102,7 @@ public final class ChatListener: Sendable {
     /// by default close after pending output), and closes whatever is still open when `gracePeriod` ends.
     ///
     /// - Parameter gracePeriod: how long connections may take to finish.
-    public func shutdown(gracePeriod: TimeAmount = .seconds(10)) async {
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async {
         try? await serverChannel.close()
         let open = connections.withLockedValue { Array($0.values) }
         // One task per event loop tells all of its connections, so on a loop no request is answered between

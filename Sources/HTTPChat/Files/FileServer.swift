@@ -1,5 +1,5 @@
 import HTTPTypes
-public import NIOCore
+import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
@@ -37,7 +37,7 @@ public struct FileServerOptions: Sendable {
     /// How long what a path resolves to (its `stat`, an open descriptor, a small file's bytes) is reused
     /// before it is checked again: nginx's `open_file_cache_valid`. A file changed on disk is served anew
     /// after at most this long. Zero turns the cache off. Default 1 s.
-    public var cacheValidity: TimeAmount = .seconds(1)
+    public var cacheValidity: Duration = .seconds(1)
     /// The most paths cached (default 1024).
     public var cacheEntries = 1024
     /// Files up to this size are kept in memory while cached and sent without touching the disk

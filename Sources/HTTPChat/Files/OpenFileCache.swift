@@ -91,7 +91,7 @@ final class OpenFileCache: Sendable {
     /// Raw request paths already checked and turned into candidate paths (a pure function of the string).
     private let candidates = NIOLockedValueBox<[Substring: String]>([:])
     private let options: FileServerOptions
-    private let validity: TimeAmount
+    private let validity: Duration
     private let maxEntries: Int
     private let smallFileLimit: Int
     private let root: String

@@ -152,7 +152,7 @@ final class HTTPConnection: ChatProtocol {
             case .none:
                 enter(.busy)
                 dispatch(head, body: .empty, complete: true, chat: chat)
-            case .length(let n) where n <= limits.collectBodyBelow && !head.expectsContinue:
+            case .length(let n) where n <= limits.maxCollectedBodyBytes && !head.expectsContinue:
                 enter(.body(since: chat.eventLoop.now))
                 collecting = (head, chat.allocator.buffer(capacity: n))
             default:
@@ -305,18 +305,17 @@ final class HTTPConnection: ChatProtocol {
         switch result {
         case .success(let r):
             response = r
-        case .failure(let error as HTTPError):
-            response = error.response
-        case .failure(let error as HTTPParseError):
-            response = HTTPError(error.status).response
-            closing = true
         case .failure(let error):
-            context.logger.error("responder failed", metadata: ["error": "\(error)", "target": "\(ex.head.target)"])
-            response = HTTPError(.internalServerError).response
+            let mapped = ErrorResponse(error)
+            if mapped.isUnexpected {
+                context.logger.error("responder failed", metadata: ["error": "\(error)", "target": "\(ex.head.target)"])
+            }
+            if mapped.closesConnection { closing = true }
+            response = mapped.response
         }
         if let failure = ex.parseFailure {
             Self.cancel(response.body)
-            response = HTTPError(failure.status).response
+            response = ErrorResponse(failure).response
             closing = true
         } else if !ResponsePlan.isFinal(response.status) {
             // 1xx, 101 or a code outside 200-599 as the whole answer would desynchronize the client.

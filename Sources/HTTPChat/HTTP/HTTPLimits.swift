@@ -1,5 +1,3 @@
-public import NIOCore
-
 /// Bounds on what a client may send, and how long it may take. Every value has a documented default and can
 /// be changed; each limit maps to one status when exceeded.
 public struct HTTPLimits: Sendable, Hashable {
@@ -13,21 +11,23 @@ public struct HTTPLimits: Sendable, Hashable {
     public var maxBodyBytes: Int = 8 * 1024 * 1024
     /// The longest chunk-size line of a chunked body, extensions included (400). Default 4 KiB.
     public var maxChunkLineLength: Int = 4 * 1024
-    /// Bodies up to this size with a known length are read whole before the responder runs, so it gets them
-    /// without waiting; larger and chunked bodies stream. Default 64 KiB.
-    public var collectBodyBelow: Int = 64 * 1024
+    /// The largest body, in bytes, that is read whole before the responder runs: a body whose
+    /// `Content-Length` is at most this arrives collected (``RequestBody/bufferedBytes``), so the responder
+    /// gets it without waiting; larger and chunked bodies stream. Zero streams every body with bytes.
+    /// Default 64 KiB.
+    public var maxCollectedBodyBytes: Int = 64 * 1024
     /// How long a client may take to send a request head, from its first byte (or from the connection's
     /// start); then the server answers 408 and closes. `nil` turns it off. Default 10 s.
-    public var headerReadTimeout: TimeAmount? = .seconds(10)
+    public var headerReadTimeout: Duration? = .seconds(10)
     /// How long a client may pause while sending a request body (nginx's `client_body_timeout`): the time
     /// between two reads, not for the whole body. It does not run while the server itself holds the body back
     /// (its consumer is busy, or `100 Continue` is not sent yet). When it passes, the server answers 408 if
     /// the request has no response yet, and closes. `nil` turns it off. Default 60 s.
-    public var bodyReadTimeout: TimeAmount? = .seconds(60)
+    public var bodyReadTimeout: Duration? = .seconds(60)
     /// How long an idle keep-alive connection stays open between requests. A response still going out at the
     /// deadline restarts the count, so a long download is never cut (``ChatConfiguration/sendTimeout`` drops
     /// clients that stop reading). `nil` turns it off. Default 60 s.
-    public var idleTimeout: TimeAmount? = .seconds(60)
+    public var idleTimeout: Duration? = .seconds(60)
     /// The methods accepted (RFC 9110 §9.1: an unrecognized method is answered 501). `nil` accepts any valid
     /// token. Default: ``HTTPLimits/registeredMethods``.
     public var acceptedMethods: Set<String>? = HTTPLimits.registeredMethods

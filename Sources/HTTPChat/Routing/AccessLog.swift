@@ -31,18 +31,17 @@ public struct AccessLog: HTTPMiddleware {
         self.sink = sink
     }
 
-    /// Runs the chain and logs the outcome (errors as the status they become).
+    /// Runs the chain and logs the outcome; an error is logged as the status and body size the client is sent
+    /// for it (``ErrorResponse``), then rethrown.
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         let time = time(nil)
         do {
             let response = try await next.respond(to: request)
             sink.write(Self.line(request, status: response.status.code, bytes: response.body.length, time: time))
             return response
-        } catch let error as HTTPError {
-            sink.write(Self.line(request, status: error.status.code, bytes: nil, time: time))
-            throw error
         } catch {
-            sink.write(Self.line(request, status: 500, bytes: nil, time: time))
+            let answer = ErrorResponse(error).response
+            sink.write(Self.line(request, status: answer.status.code, bytes: answer.body.length, time: time))
             throw error
         }
     }

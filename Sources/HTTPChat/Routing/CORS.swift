@@ -54,7 +54,8 @@ public struct CORS: HTTPMiddleware {
         self.maxAgeSeconds = maxAgeSeconds
     }
 
-    /// Answers preflights; decorates other responses for allowed origins.
+    /// Answers preflights; decorates other responses for allowed origins, error responses included (an
+    /// ``HTTPError`` is answered here, as ``ErrorResponse`` maps it, so the page can read it).
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         guard let origin = request.headerFields[.origin], let allowOrigin = allowed(origin) else {
             return try await next.respond(to: request)
@@ -74,8 +75,11 @@ public struct CORS: HTTPMiddleware {
         var response: Response
         do {
             response = try await next.respond(to: request)
-        } catch let error as HTTPError {
-            response = error.response
+        } catch {
+            // Errors the connection must see (to close after them, or to log them) go on undecorated.
+            let mapped = ErrorResponse(error)
+            if mapped.mustReachConnection { throw error }
+            response = mapped.response
         }
         decorate(&response.headerFields, allowOrigin: allowOrigin)
         if !exposedHeaders.isEmpty {

@@ -21,7 +21,8 @@ public struct RequestLogger: HTTPMiddleware {
         self.level = level
     }
 
-    /// Times the rest of the chain and logs the outcome, errors included (as the status they become).
+    /// Times the rest of the chain and logs the outcome; an error is logged as the status the client is sent for
+    /// it (``ErrorResponse``), then rethrown.
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         let start = ContinuousClock.now
         let client = request.remoteAddress?.ipAddress ?? "-"
@@ -29,11 +30,8 @@ public struct RequestLogger: HTTPMiddleware {
             let response = try await next.respond(to: request)
             log(request, status: response.status.code, start: start, client: client)
             return response
-        } catch let error as HTTPError {
-            log(request, status: error.status.code, start: start, client: client)
-            throw error
         } catch {
-            log(request, status: 500, start: start, client: client)
+            log(request, status: ErrorResponse(error).status.code, start: start, client: client)
             throw error
         }
     }

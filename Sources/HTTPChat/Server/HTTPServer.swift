@@ -79,7 +79,7 @@ public final class HTTPServer: Sendable {
     /// period ends. Then stops the server's own event loops, if it made them.
     ///
     /// - Parameter gracePeriod: how long requests in flight may take.
-    public func shutdown(gracePeriod: TimeAmount = .seconds(10)) async {
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async {
         let task = shutdownTask.withLockedValue { task -> Task<Void, Never> in
             if let task { return task }
             let listener = self.listener

@@ -14,8 +14,8 @@ public struct HTTPService: Service {
     public let configuration: ServerConfiguration
     /// The responder.
     public let responder: any HTTPResponder
-    /// How long in-flight requests may take on shutdown, in seconds.
-    public let gracePeriodSeconds: Int64
+    /// How long in-flight requests may take on shutdown.
+    public let gracePeriod: Duration
     /// The logger.
     public let logger: Logger
     private let onStart: @Sendable (HTTPServer) -> Void
@@ -25,19 +25,19 @@ public struct HTTPService: Service {
     /// - Parameters:
     ///   - configuration: address, threads, limits.
     ///   - responder: answers every request.
-    ///   - gracePeriodSeconds: grace period on shutdown (default 10).
+    ///   - gracePeriod: how long in-flight requests may take on shutdown (default 10 s).
     ///   - logger: the logger.
     ///   - onStart: called once the server listens (to read its port, say).
     public init(
         configuration: ServerConfiguration,
         responder: any HTTPResponder,
-        gracePeriodSeconds: Int64 = 10,
+        gracePeriod: Duration = .seconds(10),
         logger: Logger = Logger(label: "httpchat"),
         onStart: @escaping @Sendable (HTTPServer) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.responder = responder
-        self.gracePeriodSeconds = gracePeriodSeconds
+        self.gracePeriod = gracePeriod
         self.logger = logger
         self.onStart = onStart
     }
@@ -48,12 +48,12 @@ public struct HTTPService: Service {
     public func run() async throws {
         let server = try await HTTPServer.start(configuration: configuration, responder: responder, logger: logger)
         onStart(server)
-        let grace = gracePeriodSeconds
+        let grace = gracePeriod
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await server.waitUntilClosed()
         } onCancelOrGracefulShutdown: {
-            Task { await server.shutdown(gracePeriod: .seconds(grace)) }
+            Task { await server.shutdown(gracePeriod: grace) }
         }
-        await server.shutdown(gracePeriod: .seconds(grace))  // joins the shutdown already running, if any
+        await server.shutdown(gracePeriod: grace)  // joins the shutdown already running, if any
     }
 }

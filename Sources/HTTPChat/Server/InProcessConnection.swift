@@ -1,4 +1,5 @@
 public import HTTPTypes
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOEmbedded
 
@@ -15,7 +16,7 @@ public import NIOEmbedded
 public final class InProcessConnection: Sendable {
     /// The channel under the connection (a NIO testing channel).
     public let channel: NIOAsyncTestingChannel
-    private let reader = NIOLockedResponseReader()
+    private let reader = LockedResponseReader()
 
     /// Opens a connection to `responder`.
     ///
@@ -68,8 +69,8 @@ public final class InProcessConnection: Sendable {
     /// Moves the connection's clock (timeouts fire).
     ///
     /// - Parameter amount: how far.
-    public func advanceTime(by amount: TimeAmount) async {
-        await channel.testingEventLoop.advanceTime(by: amount)
+    public func advanceTime(by amount: Duration) async {
+        await channel.testingEventLoop.advanceTime(by: TimeAmount(amount))
     }
 
     /// Whether the server still holds the connection open.
@@ -216,10 +217,8 @@ struct ResponseReaderError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-import NIOConcurrencyHelpers
-
 /// A ``ResponseReader`` behind a lock.
-final class NIOLockedResponseReader: Sendable {
+final class LockedResponseReader: Sendable {
     private let box = NIOLockedValueBox(ResponseReader())
     func withLock<T>(_ body: (inout ResponseReader) throws -> T) rethrows -> T {
         try box.withLockedValue { try body(&$0) }

@@ -54,8 +54,7 @@ struct HTTPConnectionTests {
         try await c.send("GET /c HTTP/1.0\r\n\r\n")
         let closed = try #require(try await c.readResponse())
         #expect(closed.headerFields[.connection] == "close")
-        try await Task.sleep(for: .milliseconds(20))
-        #expect(!c.isOpen)
+        #expect(try await c.closes(), "an HTTP/1.0 request without keep-alive: still open")
     }
 
     @Test("Connection: close is honoured after the response")
@@ -155,8 +154,7 @@ struct HTTPConnectionTests {
         #expect(r.status == status)
         #expect(r.headerFields[.connection] == "close")
         #expect(!r.text.contains("Content-Length"), "internal detail leaked: \(r.text)")
-        try await Task.sleep(for: .milliseconds(20))
-        #expect(!c.isOpen)
+        #expect(try await c.closes(), "still open after \(status)")
     }
 
     @Test("a chunked body whose trailer section ends in a bare LF is answered 400 at once, with no clock advanced")
@@ -248,15 +246,29 @@ struct HTTPConnectionTests {
         }
         let c = try await InProcessConnection(responder: failing)
         try await c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        for _ in 0..<500 where c.isOpen {
-            _ = try await c.pendingOutput()
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        #expect(try await c.closes(within: .seconds(5)), "still open after the body's writer threw")
         let raw = try await c.pendingOutput()
-        #expect(!c.isOpen)
         #expect(raw.contains("Transfer-Encoding: chunked\r\n"), "\(raw)")
         #expect(raw.hasSuffix("b\r\nfirst part,\r\n"), "the body must end without the last chunk: \(raw)")
         #expect(!raw.contains("\r\n0\r\n\r\n"), "\(raw)")
+    }
+
+    @Test("a body of exactly maxCollectedBodyBytes arrives collected; one byte more streams")
+    func collectedBodyBoundary() async throws {
+        var limits = HTTPLimits()
+        limits.maxCollectedBodyBytes = 8
+        let how = ResponderFunction { request in
+            let collected = request.body.bufferedBytes != nil
+            let body = try await request.body.collect(upTo: 1 << 20)
+            return .text("\(collected ? "collected" : "streamed") \(body.readableBytes)")
+        }
+        let c = try await InProcessConnection(responder: how, limits: limits)
+        try await c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n12345678")
+        let atLimit = try await c.readResponse()?.text
+        #expect(atLimit == "collected 8", "got \(String(describing: atLimit)), want collected 8")
+        try await c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n123456789")
+        let overLimit = try await c.readResponse()?.text
+        #expect(overLimit == "streamed 9", "got \(String(describing: overLimit)), want streamed 9")
     }
 
     @Test("a large streamed request body reaches the responder whole, with backpressure")
@@ -319,11 +331,24 @@ struct HTTPConnectionTests {
         #expect(!c.isOpen)
     }
 
+    @Test("timeouts are Durations kept to the nanosecond: a 1.5 s idle timeout has not fired 1 ns before, and has at 1.5 s")
+    func fractionalTimeout() async throws {
+        var limits = HTTPLimits()
+        limits.idleTimeout = .seconds(1.5)
+        let c = try await InProcessConnection(responder: echo, limits: limits)
+        try await c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await c.readResponse() != nil)
+        await c.advanceTime(by: .seconds(1.5) - .nanoseconds(1))
+        #expect(c.isOpen, "idle for 1 ns less than 1.5 s")
+        await c.advanceTime(by: .nanoseconds(1))
+        #expect(try await c.closes(), "still open at 1.5 s")
+    }
+
     @Test("a client that stops mid-body gets 408 at the body-read timeout, collected or streamed, and is closed")
     func bodyTimeout() async throws {
         var limits = HTTPLimits()
         limits.bodyReadTimeout = .seconds(2)  // shorter than the header-read timeout's 10 s: it still counts
-        limits.collectBodyBelow = 16
+        limits.maxCollectedBodyBytes = 16
         for (length, how) in [(10, "collected"), (1000, "streamed")] {
             let c = try await InProcessConnection(responder: echo, limits: limits)
             try await c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: \(length)\r\n\r\nabc")
@@ -333,8 +358,7 @@ struct HTTPConnectionTests {
             let r = try #require(try await c.readResponse(), "\(how)")
             #expect(r.status == 408, "\(how)")
             #expect(r.headerFields[.connection] == "close", "\(how)")
-            try await Task.sleep(for: .milliseconds(20))
-            #expect(!c.isOpen, "\(how)")
+            #expect(try await c.closes(), "\(how): still open after 408")
         }
     }
 
@@ -404,8 +428,7 @@ struct HTTPConnectionTests {
         await c.finishSending()
         #expect(try await c.readResponse()?.text == "GET /1 ")
         #expect(try await c.readResponse()?.text == "GET /2 ")
-        try await Task.sleep(for: .milliseconds(20))
-        #expect(!c.isOpen)
+        #expect(try await c.closes(), "still open after the last response to a half-closed client")
     }
 
     @Test("a streamed body the responder ignores is discarded, and the next request on the connection is answered")

@@ -6,11 +6,7 @@ import Testing
 
 /// Waits until the connection has closed, running its loop (at most `seconds`); returns what it wrote.
 private func waitClosed(_ c: InProcessConnection, seconds: Int = 5) async throws -> String {
-    for _ in 0..<(seconds * 200) {
-        _ = try await c.pendingOutput()  // runs the loop
-        if !c.isOpen { break }
-        try await Task.sleep(for: .milliseconds(5))
-    }
+    _ = try await c.closes(within: .seconds(seconds))
     return try await c.pendingOutput()  // everything written, not yet read as a response
 }
 

@@ -33,7 +33,7 @@ struct HTTPServerLifecycleTests {
         let service = HTTPService(
             configuration: .init(host: "127.0.0.1", port: 0),
             responder: ResponderFunction { _ in .text("service") },
-            gracePeriodSeconds: 1
+            gracePeriod: .seconds(1)
         ) { server in started.withLockedValue { $0 = server.port } }
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
