@@ -152,6 +152,15 @@ struct CGISecurityTests {
         #expect(codes.filter { $0 == "200" }.count == 2, "\(out)")
         #expect(codes.filter { $0 == "503" }.count == 3, "\(out)")
         #expect(out.contains("3 Retry-After: 1") || out.contains("3 retry-after: 1"), "\(out)")
+        // The slot is taken before a chunked body is buffered: with every slot busy, a chunked upload that
+        // never ends is refused at once instead of being held in memory.
+        let busy = try await sh("""
+            curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh & curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh &
+            sleep 0.3
+            python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", \(serve.port))); s.settimeout(3); s.sendall(b"POST /cgi-bin/env.sh HTTP/1.1\\r\\nHost: h\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())'
+            wait
+            """)
+        #expect(busy.hasPrefix("HTTP/1.1 503"), "\(busy)")
         // Slots come back: once they are done, scripts run again.
         #expect(try await sh("curl -s \(serve.base)/cgi-bin/nap.sh") == "rested")
         #expect(await serve.stop() == 0)

@@ -130,16 +130,23 @@ public struct CGIResponder: HTTPResponder {
         if CanonicalPath.hasTrailingSlash(request.rawPath) { pathInfo += "/" }
         let executable = try await locate(name)
 
-        var input = request.body
-        if input.knownLength == nil {
-            // Chunked: read it whole so that CONTENT_LENGTH can be one exact number (RFC 3875 §4.1.2).
-            input = RequestBody(bytes: try await input.collect(upTo: options.maxChunkedBodyBytes))
-        }
+        // The slot is taken before a chunked body is buffered, so the cap also bounds the memory those hold
+        // (at most maxConcurrent x maxChunkedBodyBytes).
         guard running.enter(limit: options.maxConcurrent) else {
             logger.warning("cgi: too many scripts running", metadata: ["limit": "\(options.maxConcurrent)"])
             throw HTTPError(.serviceUnavailable, headerFields: [.retryAfter: "1"])
         }
         let running = self.running
+        var input = request.body
+        if input.knownLength == nil {
+            // Chunked: read it whole so that CONTENT_LENGTH can be one exact number (RFC 3875 §4.1.2).
+            do {
+                input = RequestBody(bytes: try await input.collect(upTo: options.maxChunkedBodyBytes))
+            } catch {
+                running.leave()
+                throw error
+            }
+        }
         var env = environment(for: request, bodyLength: input.knownLength, scriptName: CanonicalPath.encoded(prefixSegments) + "/" + name, pathInfo: pathInfo)
         env["SCRIPT_FILENAME"] = executable
 
