@@ -1,11 +1,5 @@
 public import Logging
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A folder served as a site whose `cgi-bin` folder holds CGI scripts (what `httpserve --cgi` runs): each
 /// request goes to the scripts or to the files by one decision on its canonical path
 /// (``Request/pathSegments``), and the file server never serves nor lists anything inside the scripts'
@@ -38,19 +32,15 @@ public struct CGIFileServer: ImmediateHTTPResponder {
         root: String, fileOptions: FileServerOptions = FileServerOptions(), cgiOptions: CGIOptions = CGIOptions(),
         logger: Logger = Logger(label: "httpchat.cgi")
     ) throws {
-        guard let resolved = realpath(root, nil) else { throw FileServerError.rootNotADirectory(root) }
-        let realRoot = String(cString: resolved)
-        free(resolved)
-        guard let prefix = try? CanonicalPath.segments(Substring(cgiOptions.urlPrefix)), !prefix.isEmpty else {
-            throw CGIConfigurationError(message: "urlPrefix must name a path below /, got '\(cgiOptions.urlPrefix)'")
-        }
-        let folder = (realRoot == "/" ? "" : realRoot) + "/" + prefix.joined(separator: "/")
+        // The folder, relative to the root: the file server resolves it (and the root) once.
+        let folder = try CGIResponder.prefixSegments(cgiOptions.urlPrefix).joined(separator: "/")
         var fileOptions = fileOptions
         fileOptions.excludedFolders.append(folder)
+        let files = try FileServer(root: root, options: fileOptions)
         var cgiOptions = cgiOptions
-        if cgiOptions.documentRoot == nil { cgiOptions.documentRoot = realRoot }
-        self.files = try FileServer(root: realRoot, options: fileOptions)
-        self.scripts = try CGIResponder(directory: folder, options: cgiOptions, local: nil, logger: logger)
+        if cgiOptions.documentRoot == nil { cgiOptions.documentRoot = files.root }
+        self.files = files
+        self.scripts = try CGIResponder(directory: files.root + "/" + folder, options: cgiOptions, local: nil, logger: logger)
     }
 
     /// Whether the request names something under the scripts' prefix (nil when its path is malformed).

@@ -90,9 +90,7 @@ public struct CGIResponder: HTTPResponder {
         defer { free(resolved) }
         let real = String(cString: resolved)
         guard PathResolution.info(real)?.isDirectory == true else { throw FileServerError.rootNotADirectory(directory) }
-        guard let prefix = try? CanonicalPath.segments(Substring(options.urlPrefix)), !prefix.isEmpty,
-            !prefix.contains(where: { CanonicalPath.hasSeparator($0) })
-        else { throw CGIConfigurationError(message: "urlPrefix must name a path below /, got '\(options.urlPrefix)'") }
+        let prefix = try Self.prefixSegments(options.urlPrefix)
         guard options.maxConcurrent >= 1 else { throw CGIConfigurationError(message: "maxConcurrent must be at least 1") }
         self.directory = real
         self.options = options
@@ -101,6 +99,16 @@ public struct CGIResponder: HTTPResponder {
         self.prefixSegments = prefix
         self.running = RunningScripts()
         signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// The canonical segments of a URL prefix: at least one, none holding a separator.
+    ///
+    /// - Throws: ``CGIConfigurationError`` for `/`, a malformed prefix, or one with `..`.
+    static func prefixSegments(_ urlPrefix: String) throws -> [String] {
+        guard let prefix = try? CanonicalPath.segments(Substring(urlPrefix)), !prefix.isEmpty,
+            !prefix.contains(where: { CanonicalPath.hasSeparator($0) })
+        else { throw CGIConfigurationError(message: "urlPrefix must name a path below /, got '\(urlPrefix)'") }
+        return prefix
     }
 
     /// Runs the script the request names.
