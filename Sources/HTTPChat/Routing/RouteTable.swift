@@ -78,7 +78,7 @@ public struct RouteTable: ImmediateHTTPResponder {
         // Routes are paths. A target in authority-form (CONNECT's `host:port`) or asterisk-form names none, and
         // was routed as if it were one segment: a router neither tunnels (RFC 9110 §9.3.6) nor answers for the
         // whole server (`OPTIONS *` is the server's own, see ServerWideOptions), so it does not implement them.
-        guard request.rawPath.first == "/" else { throw HTTPError(.notImplemented) }
+        guard request.rawPath.utf8.first == UInt8(ascii: "/") else { throw HTTPError(.notImplemented) }
         let segments = try request.pathSegments  // the reading the file server and CGI share
         var captures: [String] = []
         if let endpoint = find(root, segments[...], request.method, &captures) {
