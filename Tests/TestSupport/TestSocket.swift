@@ -126,3 +126,14 @@ public final class TestSocket: @unchecked Sendable {
         return buffered
     }
 }
+
+/// Whether nothing of ours listens on `port` any more.
+///
+/// Tests run in parallel, so a port a listener gave up can be bound at once by another test's listener (and, rarely,
+/// a connect to a free ephemeral port pairs the client socket with itself). A connect that is refused proves the
+/// listener is gone; one that succeeds proves nothing by itself, so `isOurs` is asked, given the connected socket,
+/// whether it reached the listener under test.
+public func noLongerListening(port: Int, isOurs: (TestSocket) async throws -> Bool) async throws -> Bool {
+    guard let socket = try? TestSocket(port: port, timeoutSeconds: 2) else { return true }
+    return try await !isOurs(socket)
+}

@@ -49,7 +49,10 @@ struct HTTPServerLifecycleTests {
             #expect(String(decoding: try socket.readToEnd(), as: UTF8.self).hasSuffix("service"))
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
-            #expect(throws: (any Error).self) { try TestSocket(port: bound) }
+            #expect(try await noLongerListening(port: bound) { late in
+                try late.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return String(decoding: try late.readToEnd(), as: UTF8.self).hasSuffix("service")
+            })
         }
     }
 

@@ -148,7 +148,10 @@ struct HTTPServerLiveTests {
         #expect(answer.contains("Connection: close"), "\(answer)")
         #expect(answer.hasSuffix("slow done"), "\(answer)")
         await shutdown.value
-        #expect(throws: (any Error).self) { try TestSocket(port: port) }
+        #expect(try await noLongerListening(port: port) { late in
+            try late.send("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return String(decoding: try late.readToEnd(), as: UTF8.self).hasSuffix("\r\n\r\nhello")
+        })
     }
 
     @Test("responses carry an IMF-fixdate Date field")
