@@ -29,13 +29,13 @@ public final class ChatChannel {
         get { framer.terminator }
         set {
             framer.terminator = newValue
-            inputHalted = false
-            if !dispatching { scheduleInputProcessing() }
+            state.terminatorSet()
+            if !state.isDispatching { scheduleInputProcessing() }
         }
     }
 
     /// Whether the connection is still open.
-    public var isActive: Bool { !closed }
+    public var isActive: Bool { state.isActive }
 
     /// Bytes pushed but not yet handed to the socket (producers not yet pulled do not count).
     public var queuedOutputBytes: Int { queuedBytes }
@@ -44,7 +44,8 @@ public final class ChatChannel {
     /// written that the socket has not taken yet. Bytes the socket has taken count as sent.
     public var isSending: Bool {
         guard let context else { return false }
-        return !queue.isEmpty || current != nil || Self.bufferedBytes(context) > 0
+        if case .none = current, queue.isEmpty { return Self.bufferedBytes(context) > 0 }
+        return true
     }
 
     /// Bytes received but not yet framed.
@@ -59,36 +60,38 @@ public final class ChatChannel {
         case close
     }
 
+    /// The producer at the head of the output, if any.
+    private enum Pulling {
+        case none
+        /// Pulled while the socket is writable.
+        case ready(any ChatProducer)
+        /// Out of the slot while its ``ChatProducer/more(_:)`` runs: pushes made meanwhile queue behind it.
+        case running
+        /// It answered ``ChatProducerResult/wait(_:)``: pulled again when that future completes.
+        case waiting(any ChatProducer)
+    }
+
     /// The protocol framing this connection now (``handOff(to:)`` replaces it).
     private var chatProtocol: any ChatProtocol
     private var framer: ChatFramer
     var context: ChannelHandlerContext?
+    /// Life, input gate, end of input, held reads and the loops' re-entrancy: the decisions, as values.
+    private var state = ChatChannelState()
 
     /// Room for one item to start with: most responses go out directly or as one producer, and every idle
     /// connection pays for what is reserved here (it grows by doubling when pipelining queues more).
     private var queue = CircularBuffer<OutboundItem>(initialCapacity: 1)
-    private var current: (any ChatProducer)?
+    private var current = Pulling.none
     private var queuedBytes = 0
-    private var waitingForProducer = false
-    private var draining = false
-    private var drainRequested = false
-    private var needsFlush = false
+    /// Writes made since the last flush.
+    private var unflushed = false
     /// Bytes written to the channel so far; what it still buffers has not been taken by the socket.
     private var handedBytes = 0
-    /// The send-timeout check, while output waits on the peer.
-    private var sendWatch: Scheduled<Void>?
+    /// The send timeout's decision, and its scheduled check while output waits on the peer.
+    private var sendWatch = SendWatch()
+    private var sendCheck: Scheduled<Void>?
 
-    private var opened = false
-    private var closeRequested = false
-    private var closed = false
-
-    private var dispatching = false
-    private var inputSuspended = false
-    private var inputHalted = false
-    private var inputEnded = false
-    private var inputEndDelivered = false
-    private var readPending = false
-    private var processingScheduled = false
+    private var marks: (low: Int, high: Int) { (configuration.outputLowWaterMark, configuration.outputHighWaterMark) }
 
     init(
         protocol chatProtocol: any ChatProtocol,
@@ -112,11 +115,11 @@ public final class ChatChannel {
     ///
     /// - Parameter bytes: the bytes to send; empty buffers are ignored.
     public func push(_ bytes: ByteBuffer) {
-        guard !closed, !closeRequested, bytes.readableBytes > 0 else { return }
-        if queue.isEmpty, current == nil, let context, context.channel.isWritable {
+        guard state.acceptsOutput, bytes.readableBytes > 0 else { return }
+        if queue.isEmpty, case .none = current, let context, context.channel.isWritable {
             context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
-            needsFlush = true
-            if !dispatching && !draining { flushIfNeeded() }
+            unflushed = true
+            if !state.isDispatching && !state.isDraining { flushIfNeeded() }
         } else {
             queuedBytes += bytes.readableBytes
             queue.append(.bytes(bytes))
@@ -136,7 +139,7 @@ public final class ChatChannel {
     ///
     /// - Parameter producer: the producer to pull.
     public func push(producer: some ChatProducer) {
-        guard !closed, !closeRequested else {
+        guard state.acceptsOutput else {
             var dropped = producer
             dropped.cancel()
             return
@@ -150,7 +153,7 @@ public final class ChatChannel {
     /// the kernel sends a corked partial segment after 200 ms at the latest. Does nothing where TCP_CORK does
     /// not exist.
     public func cork() {
-        guard !closed, !closeRequested else { return }
+        guard state.acceptsOutput else { return }
         queue.append(.cork(true))
         drain()
     }
@@ -158,7 +161,7 @@ public final class ChatChannel {
     /// Ends ``cork()`` once everything pushed before it has been handed to the socket, sending the last
     /// partial segment at once.
     public func uncork() {
-        guard !closed else { return }
+        guard state.isActive else { return }
         queue.append(.cork(false))
         drain()
     }
@@ -166,15 +169,14 @@ public final class ChatChannel {
     /// Closes the connection once everything queued before it has been written (asynchat's
     /// `close_when_done`). Later pushes are ignored.
     public func closeWhenDone() {
-        guard !closed, !closeRequested else { return }
-        closeRequested = true
+        guard state.closeRequested() else { return }
         queue.append(.close)
         drain()
     }
 
     /// Closes the connection now; queued output is dropped and producers are cancelled.
     public func close() {
-        guard !closed else { return }
+        guard state.isActive else { return }
         context?.close(promise: nil)
     }
 
@@ -183,7 +185,7 @@ public final class ChatChannel {
     public func discardBuffers() {
         framer.discardInput()
         cancelQueuedOutput()
-        if closeRequested && !closed { queue.append(.close) }
+        if state.lifecycle == .closing { queue.append(.close) }
         updateReadInterest()
     }
 
@@ -211,13 +213,12 @@ public final class ChatChannel {
     ///
     /// - Parameter next: the protocol that frames the connection from here on.
     public func handOff(to next: any ChatProtocol) {
-        guard !closed, !closeRequested else { return }
+        guard state.acceptsOutput else { return }
         chatProtocol = next
         framer.terminator = .none
-        inputSuspended = false
-        inputHalted = false
+        state.handedOff()
         next.channelOpened(self)
-        if dispatching {
+        if state.isDispatching {
             return  // the input loop goes on with `next`
         }
         flushIfNeeded()
@@ -229,21 +230,19 @@ public final class ChatChannel {
     /// Stops handing input to the protocol, and stops reading the socket, until ``resumeInput()``.
     /// Bytes already received stay buffered. Use it while an answer is being computed.
     public func suspendInput() {
-        inputSuspended = true
+        state.suspend()
     }
 
     /// Resumes after ``suspendInput()``: buffered input is framed at once, then the socket is read again.
     public func resumeInput() {
-        guard inputSuspended else { return }
-        inputSuspended = false
-        if !dispatching { processInput() }
+        guard state.resume() else { return }
+        if !state.isDispatching { processInput() }
     }
 
     // MARK: - Events from the NIO adapter
 
     func channelActive() {
-        guard !opened else { return }
-        opened = true
+        guard state.activated() else { return }
         chatProtocol.channelOpened(self)
         flushIfNeeded()
     }
@@ -254,12 +253,12 @@ public final class ChatChannel {
     }
 
     func inputClosed() {
-        inputEnded = true
+        state.inputEnded()
         processInput()
     }
 
     func shutdownRequested() {
-        guard !closed else { return }
+        guard state.isActive else { return }
         chatProtocol.shutdownRequested(chat: self)
         flushIfNeeded()
     }
@@ -271,34 +270,25 @@ public final class ChatChannel {
     }
 
     func channelInactive() {
-        guard !closed else { return }
-        closed = true
-        sendWatch?.cancel()
-        sendWatch = nil
+        guard state.inactive() else { return }
+        sendWatch.cancel()
+        sendCheck?.cancel()
+        sendCheck = nil
         cancelQueuedOutput()
         chatProtocol.channelClosed(chat: self)
     }
 
     /// The NIO adapter asks whether to pass a `read` on to the socket.
     func shouldRead() -> Bool {
-        if wantsRead { return true }
-        readPending = true
-        return false
+        guard let context else { return false }
+        return state.readRequested(writable: context.channel.isWritable, queuedBytes: queuedBytes, marks: marks)
     }
 
     // MARK: - Input loop (asynchat's handle_read, with the socket taken out)
 
-    private var wantsRead: Bool {
-        guard !inputSuspended, !inputHalted, !closed, let context else { return false }
-        // Hysteresis: once reading paused for output, resume only at the low-water mark.
-        let limit = readPending ? configuration.outputLowWaterMark : configuration.outputHighWaterMark
-        return context.channel.isWritable && queuedBytes <= limit
-    }
-
     private func processInput() {
-        guard !dispatching else { return }
-        dispatching = true
-        while !inputSuspended, !inputHalted, !closed {
+        guard state.beginInput() else { return }
+        while state.mayFrame {
             do {
                 guard let event = try framer.next() else { break }
                 switch event {
@@ -306,31 +296,29 @@ public final class ChatChannel {
                 case .terminator: chatProtocol.foundTerminator(chat: self)
                 }
             } catch {
-                inputHalted = true  // cleared when the protocol sets a terminator
+                state.halt()  // until the protocol sets a terminator
                 chatProtocol.inputFailed(error, chat: self)
             }
         }
-        if inputEnded, !inputEndDelivered, !inputSuspended, !inputHalted, !closed {
-            inputEndDelivered = true
+        if state.endToDeliver() {
             chatProtocol.inputClosed(chat: self)
         }
-        dispatching = false
+        state.endInput()
         drain()
         updateReadInterest()
     }
 
     private func scheduleInputProcessing() {
-        guard !processingScheduled, !closed else { return }
-        processingScheduled = true
+        guard state.scheduleInput() else { return }
         eventLoop.assumeIsolated().execute {
-            self.processingScheduled = false
-            if !self.dispatching { self.processInput() }
+            if self.state.scheduledInputFired() { self.processInput() }
         }
     }
 
     private func updateReadInterest() {
-        guard readPending, wantsRead, let context else { return }
-        readPending = false
+        guard let context,
+            state.heldReadToIssue(writable: context.channel.isWritable, queuedBytes: queuedBytes, marks: marks)
+        else { return }
         context.read()
     }
 
@@ -340,65 +328,66 @@ public final class ChatChannel {
     /// inside `write` and `flush`, so a call made while draining is remembered and served by another pass
     /// instead of being dropped.
     private func drain() {
-        guard context != nil, !closed else { return }
-        if draining {
-            drainRequested = true
-            return
-        }
-        draining = true
+        guard context != nil, state.isActive, state.beginDrain() else { return }
         repeat {
-            drainRequested = false
             pump()
             flushIfNeeded()
-        } while drainRequested && !closed
-        draining = false
+        } while state.drainPassDone()
     }
 
     private func pump() {
         guard let context else { return }
-        pump: while !closed {
-            if current != nil {
-                if waitingForProducer || !context.channel.isWritable { break pump }
+        pump: while state.isActive {
+            if case .ready(var producer) = current {
+                guard context.channel.isWritable else { break pump }
                 let producerContext = ChatProducerContext(
                     allocator: allocator,
                     eventLoop: eventLoop,
                     preferredChunkSize: configuration.outBufferSize
                 )
-                switch current!.more(producerContext) {
+                current = .running
+                let result = producer.more(producerContext)
+                guard case .running = current else {
+                    producer.cancel()  // the connection closed while it ran
+                    break pump
+                }
+                current = .ready(producer)
+                switch result {
                 case .bytes(let bytes):
                     if bytes.readableBytes > 0 {
                         handedBytes += bytes.readableBytes
                         context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
-                        needsFlush = true
+                        unflushed = true
                     }
                 case .fileRegion(let region):
                     if region.readableBytes > 0 {
                         handedBytes += region.readableBytes
                         context.write(NIOAny(IOData.fileRegion(region)), promise: nil)
-                        needsFlush = true
+                        unflushed = true
                     }
                 case .notifying(let data, let promise):
                     handedBytes += data.readableBytes
                     context.write(NIOAny(data), promise: promise)
-                    needsFlush = true
+                    unflushed = true
                 case .wait(let future):
-                    waitingForProducer = true
+                    current = .waiting(producer)
                     future.hop(to: eventLoop).assumeIsolated().whenComplete { _ in
-                        self.waitingForProducer = false
+                        if case .waiting(let producer) = self.current { self.current = .ready(producer) }
                         self.drain()
                         self.updateReadInterest()
                     }
-                    if waitingForProducer { break pump }  // else it was already complete: go on
+                    if case .waiting = current { break pump }  // else it was already complete: go on
                 case .end:
-                    current = nil
+                    current = .none
                 case .abort:
-                    current = nil
-                    closeRequested = true
+                    current = .none
+                    _ = state.closeRequested()
                     finishClose(context)
                     break pump
                 }
                 continue pump
             }
+            if case .waiting = current { break pump }
             guard let item = queue.first else { break pump }
             switch item {
             case .bytes(let bytes):
@@ -407,10 +396,10 @@ public final class ChatChannel {
                 queuedBytes -= bytes.readableBytes
                 handedBytes += bytes.readableBytes
                 context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
-                needsFlush = true
+                unflushed = true
             case .producer(let producer):
                 queue.removeFirst()
-                current = producer
+                current = .ready(producer)
             case .cork(let on):
                 queue.removeFirst()
                 if !on { flushIfNeeded() }  // the corked bytes go to the kernel before the cork comes off
@@ -431,15 +420,15 @@ public final class ChatChannel {
     }
 
     private func flushIfNeeded() {
-        guard needsFlush, let context else { return }
-        needsFlush = false
+        guard unflushed, let context else { return }
+        unflushed = false
         context.flush()
     }
 
     /// Closes once every earlier write is on the wire: an empty write's promise completes after them.
     private func finishClose(_ context: ChannelHandlerContext) {
         cancelQueuedOutput()
-        needsFlush = false
+        unflushed = false
         let written = eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
@@ -468,28 +457,30 @@ public final class ChatChannel {
     /// Starts checking, every ``ChatConfiguration/sendTimeout``, that the peer takes some of the output
     /// waiting for it, when some does: bytes written that the socket has not taken yet.
     private func watchOutput() {
-        guard sendWatch == nil, let timeout = configuration.sendTimeout, !closed, let context else { return }
-        let buffered = Self.bufferedBytes(context)
-        guard buffered > 0 else { return }  // nothing waits on the peer
-        let sent = handedBytes - buffered
-        sendWatch = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput(sentBefore: sent) }
+        guard let timeout = configuration.sendTimeout, state.isActive, let context,
+            sendWatch.arm(handed: handedBytes, buffered: Self.bufferedBytes(context))
+        else { return }
+        sendCheck = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput() }
     }
 
-    private func checkOutput(sentBefore: Int) {
-        sendWatch = nil
-        guard !closed, let context else { return }
-        let buffered = Self.bufferedBytes(context)
-        guard buffered > 0 else { return }  // the socket took everything: nothing waits on the peer
-        if handedBytes - buffered == sentBefore {
-            close()  // not one byte went out in a whole timeout
-        } else {
-            watchOutput()
+    private func checkOutput() {
+        sendCheck = nil
+        guard state.isActive, let context else { return }
+        switch sendWatch.fired(handed: handedBytes, buffered: Self.bufferedBytes(context)) {
+        case .stop: return  // the socket took everything: nothing waits on the peer
+        case .close: close()  // not one byte went out in a whole timeout
+        case .rearm:
+            guard let timeout = configuration.sendTimeout else { return }
+            sendCheck = eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.checkOutput() }
         }
     }
 
     private func cancelQueuedOutput() {
-        current?.cancel()
-        current = nil
+        switch current {
+        case .ready(var producer), .waiting(var producer): producer.cancel()
+        case .none, .running: break
+        }
+        current = .none
         while let item = queue.popFirst() {
             if case .producer(var producer) = item { producer.cancel() }
         }
