@@ -28,30 +28,10 @@ final class HTTPConnectionContext: Sendable {
 /// connection (RFC 9112 §9.3), sends `100 Continue` when a body is first read, and enforces the header-read,
 /// body-read and idle timeouts.
 final class HTTPConnection: ChatProtocol {
-    /// Where the connection is, for the timeouts.
-    private enum Phase {
-        /// Between requests, nothing received: the idle timeout runs.
-        case idle(since: NIODeadline)
-        /// A head is expected or arriving: the header-read timeout runs.
-        case head(since: NIODeadline)
-        /// A body is expected from the client: the body-read timeout runs from the last bytes received.
-        case body(since: NIODeadline)
-        /// A request is being answered, or its body is held back by the server: no timeout.
-        case busy
-    }
-
-    /// The request being answered.
-    private struct Exchange {
-        let id: Int
-        let head: HTTPRequestHead
-        var source: RequestBody.Stream.Source?
-        var delegate: BodyStreamDelegate?
-        var bodyComplete: Bool
-        var bodyPaused = false
-        var consumerGone = false
-        var continuePending: Bool
-        var responded = false
-        var parseFailure: HTTPParseError?
+    /// The body stream of the exchange in progress: the consumer's end is in the ``Request``.
+    private struct BodyStream {
+        let source: RequestBody.Stream.Source
+        let delegate: BodyStreamDelegate
     }
 
     private let context: HTTPConnectionContext
@@ -64,14 +44,15 @@ final class HTTPConnection: ChatProtocol {
         if executorStorage == nil, let chat { executorStorage = EventLoopTaskExecutor(chat.eventLoop) }
         return executorStorage
     }
-    private var exchange: Exchange?
-    private var collecting: (head: HTTPRequestHead, body: ByteBuffer)?
-    private var nextID = 0
-    private var phase = Phase.busy
+    /// Every decision: which request, how far its body, keep-alive, which timeout (see ``HTTPConnectionState``).
+    private var state = HTTPConnectionState(phase: .busy)
+    /// The exchange in progress, its head (for logs and the response plan).
+    private var head: HTTPRequestHead?
+    private var stream: BodyStream?
+    /// The body being collected while ``HTTPConnectionState/Request/collecting(_:)``.
+    private var collected = ByteBuffer()
     private var timer: Scheduled<Void>?
     private var timerDeadline = NIODeadline.distantFuture
-    private var closing = false
-    private var shuttingDown = false
 
     init(context: HTTPConnectionContext) {
         self.context = context
@@ -83,11 +64,13 @@ final class HTTPConnection: ChatProtocol {
     func channelOpened(_ chat: ChatChannel) {
         self.chat = chat
         chat.terminator = decoder.terminator
-        enter(.head(since: chat.eventLoop.now))
+        state = HTTPConnectionState(openedAt: chat.eventLoop.now)
+        armTimer()
     }
 
     func collectIncomingData(_ data: ByteBuffer, chat: ChatChannel) {
-        if case .idle = phase { enter(.head(since: chat.eventLoop.now)) }
+        state.bytesArrived(now: chat.eventLoop.now)
+        armTimer()
         do {
             if let event = try decoder.collect(data) { handle(event, chat: chat) }
         } catch {
@@ -110,36 +93,29 @@ final class HTTPConnection: ChatProtocol {
     }
 
     func inputClosed(chat: ChatChannel) {
-        closing = true
-        if collecting != nil {
-            collecting = nil
+        switch state.inputClosed() {
+        case .closeWhenDone:
+            collected = ByteBuffer()
             chat.closeWhenDone()
-        } else if var ex = exchange {
-            if !ex.bodyComplete {
-                ex.source?.finish(HTTPParseError.bad("the client closed before the body ended"))
-                ex.source = nil
-                exchange = ex
-            }
-            if ex.responded { chat.closeWhenDone() }  // else respond() closes after the response
-        } else {
-            chat.closeWhenDone()
+        case .failBody(let closes):
+            finishBody(HTTPParseError.bad("the client closed before the body ended"))
+            if closes { chat.closeWhenDone() }
+        case .none:
+            break  // the response to come closes the connection
         }
     }
 
     func shutdownRequested(chat: ChatChannel) {
-        shuttingDown = true
-        closing = true
-        if exchange == nil && collecting == nil { chat.closeWhenDone() }
+        if state.shutdownRequested() { chat.closeWhenDone() }
     }
 
     func channelClosed(chat: ChatChannel) {
         timer?.cancel()
         timer = nil
-        if let ex = exchange, !ex.bodyComplete {
-            ex.source?.finish(HTTPParseError.bad("connection closed"))
-        }
-        exchange = nil
-        collecting = nil
+        if state.closed() { finishBody(HTTPParseError.bad("connection closed")) }
+        stream = nil
+        head = nil
+        collected = ByteBuffer()
         self.chat = nil
     }
 
@@ -148,50 +124,58 @@ final class HTTPConnection: ChatProtocol {
     private func handle(_ event: HTTPRequestDecoder.Event, chat: ChatChannel) {
         switch event {
         case .head(let head):
-            switch head.framing {
-            case .none:
-                enter(.busy)
-                dispatch(head, body: .empty, complete: true, chat: chat)
-            case .length(let n) where n <= limits.maxCollectedBodyBytes && !head.expectsContinue:
-                enter(.body(since: chat.eventLoop.now))
-                collecting = (head, chat.allocator.buffer(capacity: n))
-            default:
-                // A client that expects 100 Continue sends nothing until it is sent (bodyWanted).
-                enter(head.expectsContinue ? .busy : .body(since: chat.eventLoop.now))
-                startStreaming(head, chat: chat)
+            let action = state.headReceived(head, collectUpTo: limits.maxCollectedBodyBytes, now: chat.eventLoop.now)
+            armTimer()
+            switch action {
+            case .dispatch(let id):
+                dispatch(head, id: id, body: .empty, chat: chat)
+            case .collect(let capacity):
+                collected = chat.allocator.buffer(capacity: capacity)
+            case .stream(let id):
+                startStreaming(head, id: id, chat: chat)
             }
 
         case .body(var bytes):
-            if case .body = phase { phase = .body(since: chat.eventLoop.now) }  // the timer re-reads it
-            if collecting != nil {
-                collecting!.body.writeBuffer(&bytes)
-            } else if var ex = exchange, let source = ex.source, !ex.consumerGone {
-                if source.yield(bytes) == .stopProducing {
-                    ex.bodyPaused = true
-                    exchange = ex
-                    enter(.busy)
+            switch state.bodyBytesReceived(now: chat.eventLoop.now) {
+            case .collect:
+                collected.writeBuffer(&bytes)
+            case .yield:
+                if stream?.source.yield(bytes) == .stopProducing, state.bodyBackPressured() {
                     chat.suspendInput()
                 }
+            case .drop:
+                break
             }
 
         case .end(let trailers):
-            enter(.busy)
-            if let (head, body) = collecting {
-                collecting = nil
-                dispatch(head, body: RequestBody(bytes: body), complete: true, chat: chat)
-            } else if var ex = exchange {
-                ex.delegate?.setTrailers(trailers)
-                ex.source?.finish()
-                ex.source = nil
-                ex.bodyComplete = true
-                exchange = ex
-                if ex.responded { finishExchange(chat: chat) } else { chat.suspendInput() }
+            switch state.bodyEnded(now: chat.eventLoop.now) {
+            case .dispatchCollected(let head, let id):
+                let body = RequestBody(bytes: collected)
+                collected = ByteBuffer()
+                dispatch(head, id: id, body: body, chat: chat)
+            case .finishStream(let done, let resumes):
+                stream?.delegate.setTrailers(trailers)
+                finishBody(nil)
+                if !done {
+                    chat.suspendInput()  // the next request waits for this response
+                } else {
+                    exchangeEnded(resumesInput: resumes, chat: chat)
+                }
+            case .none:
+                break
             }
+            armTimer()
         }
     }
 
-    private func startStreaming(_ head: HTTPRequestHead, chat: ChatChannel) {
-        let id = nextID + 1
+    /// Ends the body stream, with `error` when it was cut short.
+    private func finishBody(_ error: HTTPParseError?) {
+        guard let stream else { return }
+        if let error { stream.source.finish(error) } else { stream.source.finish() }
+        self.stream = nil
+    }
+
+    private func startStreaming(_ head: HTTPRequestHead, id: Int, chat: ChatChannel) {
         let loop = chat.eventLoop
         let me = NIOLoopBound(WeakConnection(self), eventLoop: loop)
         let delegate = BodyStreamDelegate(
@@ -208,24 +192,13 @@ final class HTTPConnection: ChatProtocol {
         )
         let knownLength: Int? = if case .length(let n) = head.framing { n } else { nil }
         let body = RequestBody(stream: made.sequence, delegate: delegate, knownLength: knownLength)
-        dispatch(head, body: body, complete: false, source: made.source, delegate: delegate, chat: chat)
+        stream = BodyStream(source: made.source, delegate: delegate)
+        dispatch(head, id: id, body: body, chat: chat)
     }
 
-    private func dispatch(
-        _ head: HTTPRequestHead,
-        body: RequestBody,
-        complete: Bool,
-        source: RequestBody.Stream.Source? = nil,
-        delegate: BodyStreamDelegate? = nil,
-        chat: ChatChannel
-    ) {
-        nextID += 1
-        let id = nextID
-        exchange = Exchange(
-            id: id, head: head, source: source, delegate: delegate, bodyComplete: complete,
-            continuePending: head.expectsContinue
-        )
-        if complete { chat.suspendInput() }  // the next pipelined request waits for this response
+    private func dispatch(_ head: HTTPRequestHead, id: Int, body: RequestBody, chat: ChatChannel) {
+        self.head = head
+        if state.exchange?.body == .complete { chat.suspendInput() }  // the next pipelined request waits for this response
         if let own = ServerWideOptions.response(to: head, limits: limits) {
             respond(.success(own), to: id)  // `OPTIONS *` is the server's to answer, not a responder's
             return
@@ -264,81 +237,74 @@ final class HTTPConnection: ChatProtocol {
     }
 
     private func bodyDemanded(_ id: Int) {
-        guard var ex = exchange, ex.id == id, ex.bodyPaused else { return }
-        ex.bodyPaused = false
-        exchange = ex
-        resumeBody()
-    }
-
-    /// Reads the body again after the server held it back: the body-read timeout runs from now.
-    private func resumeBody() {
-        guard let chat else { return }
-        enter(.body(since: chat.eventLoop.now))
+        guard let chat, state.bodyDemanded(id: id, now: chat.eventLoop.now) else { return }
+        armTimer()
         chat.resumeInput()
     }
 
     private func bodyAbandoned(_ id: Int) {
-        guard var ex = exchange, ex.id == id else { return }
-        ex.consumerGone = true
-        let wasPaused = ex.bodyPaused
-        ex.bodyPaused = false
-        exchange = ex
-        if wasPaused { resumeBody() }
+        guard let chat, state.bodyAbandoned(id: id, now: chat.eventLoop.now) else { return }
+        armTimer()
+        chat.resumeInput()
     }
 
     private func bodyWanted(_ id: Int) {
-        guard var ex = exchange, ex.id == id, ex.continuePending, !ex.responded, let chat else { return }
-        ex.continuePending = false
-        exchange = ex
+        guard let chat, state.bodyWanted(id: id, now: chat.eventLoop.now) else { return }
         chat.push(chat.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))
-        if !ex.bodyComplete, !ex.bodyPaused { enter(.body(since: chat.eventLoop.now)) }
+        armTimer()
     }
 
     // MARK: - Responses
 
     private func respond(_ result: Result<Response, any Error>, to id: Int) {
-        guard var ex = exchange, ex.id == id, !ex.responded, let chat, chat.isActive else {
-            if case .success(let response) = result { Self.cancel(response.body) }
-            return
-        }
         var response: Response
+        var closes = false
         switch result {
         case .success(let r):
             response = r
         case .failure(let error):
             let mapped = ErrorResponse(error)
             if mapped.isUnexpected {
-                context.logger.error("responder failed", metadata: ["error": "\(error)", "target": "\(ex.head.target)"])
+                context.logger.error(
+                    "responder failed", metadata: ["error": "\(error)", "target": "\(head?.target ?? "")"]
+                )
             }
-            if mapped.closesConnection { closing = true }
+            closes = mapped.closesConnection
             response = mapped.response
         }
-        if let failure = ex.parseFailure {
+        guard let chat, chat.isActive, let head,
+            case .write(let keepAlive, let replacement, let endsExchange) = state.responseReady(id: id, closesConnection: closes)
+        else {
             Self.cancel(response.body)
-            response = ErrorResponse(failure).response
-            closing = true
+            return
+        }
+        if let replacement {
+            Self.cancel(response.body)
+            response = ErrorResponse(replacement).response
         } else if !ResponsePlan.isFinal(response.status) {
             // 1xx, 101 or a code outside 200-599 as the whole answer would desynchronize the client.
             context.logger.error(
                 "responder returned a status that is not a final one; answered 500",
-                metadata: ["status": "\(response.status.code)", "target": "\(ex.head.target)"]
+                metadata: ["status": "\(response.status.code)", "target": "\(head.target)"]
             )
             Self.cancel(response.body)
             response = HTTPError(.internalServerError).response
         }
-        ex.responded = true
-        exchange = ex
-        write(response, for: ex, chat: chat)
-        if ex.bodyComplete { finishExchange(chat: chat) }
+        write(response, for: head, keepAlive: keepAlive, chat: chat)
+        if endsExchange { exchangeEnded(resumesInput: state.exchangeDone(now: chat.eventLoop.now), chat: chat) }
     }
 
-    private func write(_ response: Response, for ex: Exchange, chat: ChatChannel) {
-        // A body still arriving is read to its end after the response (handed to its consumer, or discarded
-        // once the consumer drops it), so the connection can stay open; but a client still waiting for
-        // 100 Continue may never send its body: then close after this response (RFC 9110 §10.1.1).
-        let keepAlive = ex.head.keepAlive && !closing && !(ex.continuePending && !ex.bodyComplete)
+    /// After ``HTTPConnectionState/exchangeDone(now:)``: reads the next request, or waits for the close.
+    private func exchangeEnded(resumesInput: Bool, chat: ChatChannel) {
+        head = nil
+        guard resumesInput else { return }
+        armTimer()
+        chat.resumeInput()
+    }
+
+    private func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool, chat: ChatChannel) {
         let plan = ResponsePlan.make(
-            method: ex.head.method, version: ex.head.version, keepAlive: keepAlive, status: response.status,
+            method: head.method, version: head.version, keepAlive: keepAlive, status: response.status,
             bodyLength: response.body.length
         )
         let sendsBody = plan.sendsBody
@@ -394,7 +360,7 @@ final class HTTPConnection: ChatProtocol {
             }
         }
         if !plan.persistent {
-            closing = true
+            state.responseCloses()
             chat.closeWhenDone()
         }
     }
@@ -409,13 +375,6 @@ final class HTTPConnection: ChatProtocol {
         }
     }
 
-    private func finishExchange(chat: ChatChannel) {
-        exchange = nil
-        guard !closing else { return }
-        enter(.idle(since: chat.eventLoop.now))
-        chat.resumeInput()
-    }
-
     private static func cancel(_ body: ResponseBody) {
         if case .producer(var producer, _) = body.storage { producer.cancel() }
     }
@@ -427,20 +386,15 @@ final class HTTPConnection: ChatProtocol {
     private func fail(_ error: HTTPParseError, chat: ChatChannel) {
         context.logger.debug("bad request", metadata: ["error": "\(error)"])
         chat.suspendInput()
-        closing = true
-        collecting = nil
-        if var ex = exchange {
-            if !ex.responded {
-                ex.parseFailure = error  // the responder is still running: its answer is replaced
-                ex.source?.finish(error)
-                ex.source = nil
-                exchange = ex
-            } else {
-                chat.closeWhenDone()
-            }
-            return
+        switch state.requestFailed(error) {
+        case .sendError:
+            collected = ByteBuffer()
+            sendError(error.status, chat: chat)
+        case .failBody:
+            finishBody(error)  // the responder is still running: its answer is replaced
+        case .closeWhenDone:
+            chat.closeWhenDone()
         }
-        sendError(error.status, chat: chat)
     }
 
     private func sendError(_ status: HTTPResponse.Status, chat: ChatChannel) {
@@ -458,12 +412,15 @@ final class HTTPConnection: ChatProtocol {
 
     // MARK: - Timeouts
 
-    /// Sets the phase. One timer serves every phase: it is armed for the earliest deadline known, and a later
-    /// deadline keeps the armed timer (when it fires, ``timerFired()`` re-reads the phase and re-arms), so
-    /// moving between phases costs no timer churn unless the new deadline comes sooner.
-    private func enter(_ newPhase: Phase) {
-        phase = newPhase
-        guard let chat, let deadline = deadline(of: newPhase) else { return }
+    /// Arms the one timer for the state's deadline. A later deadline keeps the armed timer (when it fires, the
+    /// state answers ``HTTPConnectionState/TimerAction/rearm(_:)``), so moving between phases costs no timer
+    /// churn unless the new deadline comes sooner.
+    private func armTimer() {
+        guard let chat, let deadline = state.deadline(limits: limits) else { return }
+        arm(at: deadline, chat: chat)
+    }
+
+    private func arm(at deadline: NIODeadline, chat: ChatChannel) {
         if let timer {
             if timerDeadline <= deadline { return }
             timer.cancel()
@@ -472,42 +429,28 @@ final class HTTPConnection: ChatProtocol {
         timer = chat.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
     }
 
-    private func deadline(of phase: Phase) -> NIODeadline? {
-        switch phase {
-        case .busy: nil
-        case .idle(let since): limits.idleTimeout.map { since + $0 }
-        case .head(let since): limits.headerReadTimeout.map { since + $0 }
-        case .body(let since): limits.bodyReadTimeout.map { since + $0 }
-        }
-    }
-
-    /// The phase may have moved on since the timer was armed, so this re-reads it and re-arms for a deadline
-    /// still ahead.
     private func timerFired() {
         timer = nil
-        guard let chat, chat.isActive, let deadline = deadline(of: phase) else { return }
+        guard let chat, chat.isActive else { return }
         let now = chat.eventLoop.now
-        guard now >= deadline else {
-            enter(phase)
+        switch state.timerFired(now: now, limits: limits) {
+        case .none:
             return
-        }
-        switch phase {
-        case .busy:
-            return
-        case .idle:
+        case .rearm(let deadline):
+            arm(at: deadline, chat: chat)
+        case .idleTimeout:
             if chat.checkSending() {
-                enter(.idle(since: now))  // the last response is still going out: idle starts after it
+                state.idleRestarted(now: now)  // the last response is still going out: idle starts after it
+                armTimer()
                 return
             }
             context.logger.trace("idle timeout")
             chat.close()
-        case .head:
+        case .headTimeout:
             context.logger.debug("header read timeout")
-            closing = true
             chat.suspendInput()
             if decoder.isIdle { chat.close() } else { sendError(.requestTimeout, chat: chat) }
-        case .body:
-            enter(.busy)
+        case .bodyTimeout:
             fail(HTTPParseError(.requestTimeout, "the body stalled"), chat: chat)
         }
     }
