@@ -15,6 +15,7 @@ public struct FileServerOptions: Sendable {
     /// Serve names starting with `.` (default off: they are 404, at any depth).
     public var hidden = false
     /// Follow symlinks whose targets leave the root (default off: only links that stay inside are followed).
+    /// Configures the ``LocalFileProvider`` that ``FileServer/init(root:mountPath:options:)`` makes.
     public var followSymlinks = false
     /// Compress compressible types with gzip when the client accepts it (default on).
     public var gzip = true
@@ -28,7 +29,8 @@ public struct FileServerOptions: Sendable {
     public var spaFallback: String?
     /// Folders (absolute, or relative to the root) whose contents are never served nor listed, whatever the
     /// spelling of the path or the links on the way: 404 as if absent (default none). ``CGIFileServer`` puts
-    /// its scripts' folder here, so no script's source is ever sent.
+    /// its scripts' folder here, so no script's source is ever sent. Configures the ``LocalFileProvider`` that
+    /// ``FileServer/init(root:mountPath:options:)`` makes.
     public var excludedFolders: [String] = []
     /// Use `404.html` in the root as the body of 404 answers, when it exists (default on).
     public var notFoundPage = true
