@@ -68,6 +68,9 @@ public struct CGIResponder: HTTPResponder {
     let prefixSegments: [String]
     /// Scripts running now, against ``CGIOptions/maxConcurrent``.
     private let running: RunningScripts
+    /// The scripts' folder as a provider: a script is found by the walk the file server's lookups use
+    /// (links only while they stay in the folder), and run by the real path the walk reached.
+    private let scripts: LocalFileProvider
 
     /// The local redirects followed so far by the request this task is answering.
     @TaskLocal static var localRedirects = 0
@@ -86,13 +89,11 @@ public struct CGIResponder: HTTPResponder {
         directory: String, options: CGIOptions = CGIOptions(), local: (any HTTPResponder)? = nil,
         logger: Logger = Logger(label: "httpchat.cgi")
     ) throws {
-        guard let resolved = realpath(directory, nil) else { throw FileServerError.rootNotADirectory(directory) }
-        defer { free(resolved) }
-        let real = String(cString: resolved)
-        guard PathResolution.info(real)?.isDirectory == true else { throw FileServerError.rootNotADirectory(directory) }
+        let scripts = try LocalFileProvider(root: directory)
         let prefix = try Self.prefixSegments(options.urlPrefix)
         guard options.maxConcurrent >= 1 else { throw CGIConfigurationError(message: "maxConcurrent must be at least 1") }
-        self.directory = real
+        self.directory = scripts.root
+        self.scripts = scripts
         self.options = options
         self.local = local
         self.logger = logger
@@ -210,16 +211,10 @@ public struct CGIResponder: HTTPResponder {
 
     /// The script's real path: inside the folder, a regular file, executable.
     private func locate(_ name: String) async throws -> String {
-        let directory = self.directory
-        let candidate = directory + "/" + name
-        let found = try await NIOThreadPool.singleton.runIfActive { () -> (String?, Bool) in
-            guard let real = PathResolution.realPath(candidate, root: directory, followSymlinks: false),
-                real != directory, let info = PathResolution.info(real), info.isRegularFile
-            else { return (nil, false) }
-            return (real, access(real, X_OK) == 0)
+        guard let status = try await scripts.status([name]), status.info.isRegularFile, let path = status.localPath else {
+            throw HTTPError(.notFound)
         }
-        guard let path = found.0 else { throw HTTPError(.notFound) }
-        guard found.1 else { throw HTTPError(.forbidden) }
+        guard status.isExecutable else { throw HTTPError(.forbidden) }
         return path
     }
 

@@ -1,14 +1,7 @@
 import HTTPTypes
 import NIOCore
-import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A folder's listing: read on the thread pool, answered as HTML (names escaped, directories first,
+/// A folder's listing: read by the ``FileProvider``, answered as HTML (names escaped, directories first,
 /// sortable by name, size or time with `?sort=name|size|time&order=asc|desc`) or as JSON when the client
 /// prefers `application/json`.
 enum DirectoryListing {
@@ -17,46 +10,12 @@ enum DirectoryListing {
         var isDirectory: Bool
         var size: Int
         var modified: Int
-    }
 
-    /// The entries of the folder at `components` below the opener's root, without hidden names (unless
-    /// allowed), excluded folders, and links that leave the root (unless followed). The folder is opened
-    /// through the ``RootedOpener`` walk and read from that descriptor (`fdopendir`), each entry looked at
-    /// from it (`fstatat`), so a folder swapped for a link mid-listing cannot show what lies outside.
-    static func read(_ components: [String], opener: RootedOpener, options: FileServerOptions) async throws -> [Entry] {
-        try await NIOThreadPool.singleton.runIfActive { () -> [Entry] in
-            guard case .directory(let fd, _) = opener.open(components) else { throw HTTPError(.notFound) }
-            guard let dir = fdopendir(fd) else {
-                close(fd)
-                throw HTTPError(.notFound)
-            }
-            defer { closedir(dir) }  // closes fd too
-            let forbidden = opener.excludedIdentities()
-            var entries: [Entry] = []
-            while let item = readdir(dir) {
-                let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
-                if name == "." || name == ".." { continue }
-                if CanonicalPath.isHidden(name) && !options.hidden { continue }
-                var st = stat()
-                guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-                if (st.st_mode & S_IFMT) == S_IFLNK {
-                    // Shown as what it leads to, when the file server would follow it.
-                    switch opener.open(components + [name]) {
-                    case .file(let target, let targetStat), .directory(let target, let targetStat):
-                        close(target)
-                        st = targetStat
-                    case .missing:
-                        continue
-                    }
-                }
-                let info = FileInfo(st)
-                guard info.isDirectory || info.isRegularFile else { continue }
-                if info.isDirectory, forbidden.contains(FileIdentity(st)) { continue }
-                entries.append(Entry(name: name, isDirectory: info.isDirectory, size: info.size, modified: info.mtimeSeconds))
-            }
-            return entries
+        init(_ entry: FolderEntry) {
+            name = entry.name
+            isDirectory = entry.info.isDirectory
+            size = entry.info.size
+            modified = entry.info.mtimeSeconds
         }
     }
 

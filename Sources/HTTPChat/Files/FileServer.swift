@@ -15,6 +15,7 @@ public struct FileServerOptions: Sendable {
     /// Serve names starting with `.` (default off: they are 404, at any depth).
     public var hidden = false
     /// Follow symlinks whose targets leave the root (default off: only links that stay inside are followed).
+    /// Configures the ``LocalFileProvider`` that ``FileServer/init(root:mountPath:options:)`` makes.
     public var followSymlinks = false
     /// Compress compressible types with gzip when the client accepts it (default on).
     public var gzip = true
@@ -28,7 +29,8 @@ public struct FileServerOptions: Sendable {
     public var spaFallback: String?
     /// Folders (absolute, or relative to the root) whose contents are never served nor listed, whatever the
     /// spelling of the path or the links on the way: 404 as if absent (default none). ``CGIFileServer`` puts
-    /// its scripts' folder here, so no script's source is ever sent.
+    /// its scripts' folder here, so no script's source is ever sent. Configures the ``LocalFileProvider`` that
+    /// ``FileServer/init(root:mountPath:options:)`` makes.
     public var excludedFolders: [String] = []
     /// Use `404.html` in the root as the body of 404 answers, when it exists (default on).
     public var notFoundPage = true
@@ -54,6 +56,9 @@ public struct FileServerOptions: Sendable {
 /// (``FileServerOptions/cacheValidity``), a request whose lookups are all cached is answered on the event
 /// loop at once, and the others resolve on NIO's thread pool.
 ///
+/// Files come from a ``FileProvider``: a folder on disk (``LocalFileProvider``) for `init(root:)`, or any
+/// other, such as ``InMemoryFileProvider`` in tests, for `init(provider:)`.
+///
 /// ```swift
 /// let files = try FileServer(root: "./public")
 /// let server = try await HTTPServer.start(configuration: config, responder: files)
@@ -62,8 +67,10 @@ public struct FileServerOptions: Sendable {
 /// router.get("/assets/**") { try await assets.respond(to: $0) }
 /// ```
 public struct FileServer: ImmediateHTTPResponder {
-    /// The root's real path.
+    /// The root's real path (the provider's ``FileProvider/root``).
     public let root: String
+    /// Where the files come from.
+    public let provider: any FileProvider
     /// The URL path the root is served at (`/` by default).
     public let mountPath: String
     /// The mount path's canonical segments (``Request/pathSegments``), which a request's must start with.
@@ -72,7 +79,8 @@ public struct FileServer: ImmediateHTTPResponder {
     public let options: FileServerOptions
     private let cache: OpenFileCache
 
-    /// Creates a file server.
+    /// Creates a file server for a folder on disk (a ``LocalFileProvider`` with the options'
+    /// ``FileServerOptions/followSymlinks`` and ``FileServerOptions/excludedFolders``).
     ///
     /// - Parameters:
     ///   - root: the folder to serve.
@@ -80,31 +88,39 @@ public struct FileServer: ImmediateHTTPResponder {
     ///   - options: the options.
     /// - Throws: ``FileServerError/rootNotADirectory(_:)`` when `root` is not an existing folder.
     public init(root: String, mountPath: String = "/", options: FileServerOptions = FileServerOptions()) throws {
-        guard let resolved = realpath(root, nil) else { throw FileServerError.rootNotADirectory(root) }
-        defer { free(resolved) }
-        let real = String(cString: resolved)
-        guard PathResolution.info(real)?.isDirectory == true else { throw FileServerError.rootNotADirectory(root) }
-        self.root = real
+        let provider = try LocalFileProvider(root: root, followSymlinks: options.followSymlinks, excludedFolders: options.excludedFolders)
+        self.init(provider: provider, mountPath: mountPath, options: options)
+    }
+
+    /// Creates a file server for the files a provider holds.
+    ///
+    /// ```swift
+    /// let files = FileServer(provider: InMemoryFileProvider(files: ["a.txt": ByteBuffer(string: "a")]))
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - provider: where the files are; it applies its own root check (``FileServerOptions/followSymlinks``
+    ///     and ``FileServerOptions/excludedFolders`` configure only the provider `init(root:)` makes).
+    ///   - mountPath: the URL prefix it is served under (default `/`).
+    ///   - options: the options.
+    public init(provider: some FileProvider, mountPath: String = "/", options: FileServerOptions = FileServerOptions()) {
+        self.root = provider.root
+        self.provider = provider
         self.mountPath = mountPath.hasSuffix("/") ? String(mountPath.dropLast()) : mountPath
         self.mountSegments = (try? CanonicalPath.segments(Substring(mountPath))) ?? []
         self.options = options
-        let excluded = options.excludedFolders.map { folder -> String in
-            let absolute = folder.hasPrefix("/") ? folder : real + "/" + folder
-            guard let resolved = realpath(absolute, nil) else { return absolute }
-            defer { free(resolved) }
-            return String(cString: resolved)
-        }
-        self.cache = OpenFileCache(root: real, excluded: excluded, options: options)
+        self.cache = OpenFileCache(provider: provider, options: options)
     }
 
     /// One step of building an answer: done, or a path that must be resolved (or a folder listed) first.
+    /// Paths are below the root, `/`-separated, empty for the root (the cache's keys).
     enum Step {
         case done(Response)
         case needs(String)
         case listing(String)
     }
 
-    /// Finds a path: returns it (a file retained for the caller) or nil when it is not known yet.
+    /// Finds a path: returns what it is, or nil when it is not known yet.
     typealias Lookup = (String) -> CachedLookup?
 
     /// Answers from the cache on the event loop, when every lookup the request needs is cached.
@@ -124,15 +140,8 @@ public struct FileServer: ImmediateHTTPResponder {
     /// - Returns: 200, 206, 301, 304, 404 (or `404.html`), 405, 412 or 416 as the request calls for.
     /// - Throws: ``HTTPError`` 400 for hostile paths, 404, 405.
     public func respond(to request: Request) async throws -> Response {
-        var resolved: [String: CachedLookup] = [:]  // each file here holds one retain, released at the end
-        defer { for case .file(let f) in resolved.values { f.release() } }
-        let lookup: Lookup = { path in
-            if let known = resolved[path] {
-                if case .file(let f) = known { f.retain() }
-                return known
-            }
-            return cache.cached(path)
-        }
+        var resolved: [String: CachedLookup] = [:]  // what this request resolved, whatever the cache evicts
+        let lookup: Lookup = { path in resolved[path] ?? cache.cached(path) }
         for _ in 0..<8 {  // a request needs at most a few lookups (file, index, .gz, SPA, 404 page)
             switch try build(request, lookup: lookup) {
             case .done(let response):
@@ -140,8 +149,8 @@ public struct FileServer: ImmediateHTTPResponder {
             case .needs(let path):
                 resolved[path] = try await cache.resolve(path)
             case .listing(let path):
-                let components = PathResolution.components(of: path, below: root)
-                let entries = try await DirectoryListing.read(components, opener: cache.opener, options: options)
+                guard let found = try await provider.list(OpenFileCache.components(path)) else { throw HTTPError(.notFound) }
+                let entries = found.filter { options.hidden || !CanonicalPath.isHidden($0.name) }.map(DirectoryListing.Entry.init)
                 let shown = CanonicalPath.encoded((try? request.pathSegments) ?? [], trailingSlash: true)
                 return DirectoryListing.response(entries, path: shown, request: request)
             }
@@ -160,7 +169,7 @@ public struct FileServer: ImmediateHTTPResponder {
         let atRoot: Bool
         if let known = cache.candidate(forRaw: rawPath) {
             candidate = known
-            atRoot = known == root
+            atRoot = known.isEmpty
         } else {
             let segments: [String]
             do {
@@ -173,7 +182,7 @@ public struct FileServer: ImmediateHTTPResponder {
             // The mount point is matched on the same canonical segments as the rest (not on the raw string).
             guard segments.starts(with: mountSegments) else { return try notFound(request, lookup) }
             let below = segments.dropFirst(mountSegments.count)
-            candidate = below.isEmpty ? root : root + "/" + below.joined(separator: "/")
+            candidate = below.joined(separator: "/")
             atRoot = below.isEmpty
             cache.remember(raw: rawPath, candidate: candidate)
         }
@@ -190,21 +199,20 @@ public struct FileServer: ImmediateHTTPResponder {
                 if let query = request.rawQuery { location += "?" + query }
                 return .done(Response(status: .movedPermanently, headerFields: [.location: location], body: .init(string: "Moved to \(location)\n")))
             }
-            let indexPath = path + "/index.html"
+            let indexPath = Self.child(path, "index.html")
             guard let index = lookup(indexPath) else { return .needs(indexPath) }
             if case .file(let f) = index { return serve(f, request: request, lookup: lookup) }
             guard options.listing else { return try notFound(request, lookup) }
             return .listing(path)
         case .file(let f):
             guard !CanonicalPath.hasTrailingSlash(rawPath) || atRoot else {  // `/file.txt/` names no file
-                f.release()
                 return try notFound(request, lookup)
             }
             return serve(f, request: request, lookup: lookup)
         }
     }
 
-    /// Answers with a file; takes over the caller's hold on it.
+    /// Answers with a file.
     private func serve(_ f: SharedFile, request: Request, lookup: Lookup) -> Step {
         let info = f.info
         let compressible = f.compressible
@@ -215,18 +223,13 @@ public struct FileServer: ImmediateHTTPResponder {
         // Never compress a Range answer (the ranges refer to the identity bytes).
         if compressible && !rangeRequested && ContentNegotiation.acceptsGzip(request.headerFields) {
             let gzPath = f.path + ".gz"
-            guard let precompressed = lookup(gzPath) else {
-                f.release()
-                return .needs(gzPath)
-            }
+            guard let precompressed = lookup(gzPath) else { return .needs(gzPath) }
             fields[.contentEncoding] = "gzip"
             if case .file(let gz) = precompressed {
-                f.release()
                 return .done(respond(gz, gz.validators.variant("gz"), fields: fields, request: request, allowRanges: false))
             }
             let weak = Validators(etag: "W/" + f.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
-            if let gzipped = f.gzipped(level: options.gzipLevel) {  // small: compressed once, kept
-                f.release()
+            if let gzipped = f.gzipped(level: options.gzipLevel) {  // in memory: compressed once, kept
                 return .done(respond(bytes: gzipped, weak, fields: fields, request: request, allowRanges: false))
             }
             return .done(respondStreamingGzip(f, weak, fields: fields, request: request))
@@ -234,17 +237,17 @@ public struct FileServer: ImmediateHTTPResponder {
         return .done(respond(f, f.validators, fields: fields, request: request, allowRanges: true))
     }
 
-    /// Answers with a cached file's bytes or descriptor; takes over the caller's hold.
+    /// Answers with a cached file's bytes or descriptor (the producer holds the descriptor while it sends).
     private func respond(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool) -> Response {
-        if let contents = f.contents {
-            f.release()
-            return respond(bytes: contents, validators, fields: fields, request: request, allowRanges: allowRanges)
+        switch f.contents {
+        case .bytes(let bytes):
+            return respond(bytes: bytes, validators, fields: fields, request: request, allowRanges: allowRanges)
+        case .descriptor(let file):
+            return respond(
+                size: f.info.size, validators, fields: fields, request: request, allowRanges: allowRanges,
+                body: { parts, length in ResponseBody(producer: FilePartsProducer(file: file, parts: parts), length: length) }
+            )
         }
-        return respond(
-            size: f.info.size, validators, fields: fields, request: request, allowRanges: allowRanges,
-            body: { parts, length in ResponseBody(producer: FilePartsProducer(owner: .shared(f), parts: parts), length: length) },
-            discard: { f.release() }
-        )
     }
 
     private func respond(bytes: ByteBuffer, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool) -> Response {
@@ -263,16 +266,15 @@ public struct FileServer: ImmediateHTTPResponder {
                     }
                 }
                 return ResponseBody(bytes: out)
-            },
-            discard: {}
+            }
         )
     }
 
     /// Validators, conditions and ranges for a representation of `size` bytes; `body` makes the body from
-    /// parts (file ranges and literal bytes); `discard` lets go of the file when no body is sent.
+    /// parts (file ranges and literal bytes), and is not called when no body is sent.
     private func respond(
         size: Int, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool,
-        body: ([FilePartsProducer.Part], Int) -> ResponseBody, discard: () -> Void
+        body: ([FilePartsProducer.Part], Int) -> ResponseBody
     ) -> Response {
         var fields = fields
         if fields[.eTag] != validators.etag {  // a variant (gzip); the identity fields are precomputed
@@ -282,10 +284,8 @@ public struct FileServer: ImmediateHTTPResponder {
         let condition = validators.evaluate(request.headerFields, method: request.method)
         switch condition {
         case .notModified:
-            discard()
             return Response(status: .notModified, headerFields: fields)
         case .failed:
-            discard()
             return Response(status: .preconditionFailed, headerFields: fields)
         case .proceed, .proceedIgnoringRange:
             break
@@ -295,30 +295,22 @@ public struct FileServer: ImmediateHTTPResponder {
         case .whole:
             return Response(headerFields: fields, body: body([.file(0..<size)], size))
         case .unsatisfiable:
-            discard()
             fields[.contentRange] = "bytes */\(size)"
             return Response(status: .rangeNotSatisfiable, headerFields: fields)
         case .ranges(let ranges) where ranges.count == 1:
             let r = ranges[0]
-            fields[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"
+            fields[.contentRange] = ByteRanges.contentRange(r, completeLength: size)
             return Response(status: .partialContent, headerFields: fields, body: body([.file(r)], r.count))
         case .ranges(let ranges):
-            let boundary = "httpchat-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-            let type = fields[.contentType] ?? "application/octet-stream"
-            var parts: [FilePartsProducer.Part] = []
-            var length = 0
-            for (i, r) in ranges.enumerated() {
-                let head = (i == 0 ? "" : "\r\n") + "--\(boundary)\r\nContent-Type: \(type)\r\n"
-                    + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)\r\n\r\n"
-                parts.append(.bytes(ByteBuffer(string: head)))
-                parts.append(.file(r))
-                length += head.utf8.count + r.count
+            let multipart = ByteRanges.Multipart(ranges: ranges, completeLength: size, partType: fields[.contentType] ?? "application/octet-stream")
+            let parts = multipart.pieces.map { piece -> FilePartsProducer.Part in
+                switch piece {
+                case .text(let text): return .bytes(ByteBuffer(string: text))
+                case .slice(let r): return .file(r)
+                }
             }
-            let tail = "\r\n--\(boundary)--\r\n"
-            parts.append(.bytes(ByteBuffer(string: tail)))
-            length += tail.utf8.count
-            fields[.contentType] = "multipart/byteranges; boundary=\(boundary)"
-            return Response(status: .partialContent, headerFields: fields, body: body(parts, length))
+            fields[.contentType] = multipart.contentType
+            return Response(status: .partialContent, headerFields: fields, body: body(parts, multipart.length))
         }
     }
 
@@ -327,10 +319,14 @@ public struct FileServer: ImmediateHTTPResponder {
         respond(
             size: f.info.size, validators, fields: fields, request: request, allowRanges: false,
             body: { _, _ in
-                let producer = GzipProducer(FileReadProducer(owner: .shared(f), range: 0..<f.info.size), level: options.gzipLevel)
-                return ResponseBody(producer: producer, length: nil)
-            },
-            discard: { f.release() }
+                switch f.contents {
+                case .bytes(let bytes):  // not reached: bytes in memory are compressed once (`gzipped`)
+                    return ResponseBody(producer: GzipProducer(BufferProducer(bytes), level: options.gzipLevel), length: nil)
+                case .descriptor(let file):
+                    let producer = GzipProducer(FileReadProducer(file: file, range: 0..<f.info.size), level: options.gzipLevel)
+                    return ResponseBody(producer: producer, length: nil)
+                }
+            }
         )
     }
 
@@ -338,7 +334,7 @@ public struct FileServer: ImmediateHTTPResponder {
 
     private func notFound(_ request: Request, _ lookup: Lookup) throws -> Step {
         if let spa = options.spaFallback, ContentNegotiation.acceptsHTML(request.headerFields) {
-            let path = root + "/" + spa
+            let path = CanonicalPath.split(Substring(spa)).joined(separator: "/")
             guard let found = lookup(path) else { return .needs(path) }
             if case .file(let f) = found {
                 var plain = request
@@ -347,20 +343,25 @@ public struct FileServer: ImmediateHTTPResponder {
             }
         }
         if options.notFoundPage {
-            let path = root + "/404.html"
+            let path = "404.html"
             guard let found = lookup(path) else { return .needs(path) }
             if case .file(let f) = found {
                 let body: ResponseBody
-                if let contents = f.contents {
-                    f.release()
-                    body = ResponseBody(bytes: contents)
-                } else {
-                    body = ResponseBody(producer: FilePartsProducer(owner: .shared(f), parts: [.file(0..<f.info.size)]), length: f.info.size)
+                switch f.contents {
+                case .bytes(let bytes): body = ResponseBody(bytes: bytes)
+                case .descriptor(let file): body = ResponseBody(producer: FilePartsProducer(file: file, parts: [.file(0..<f.info.size)]), length: f.info.size)
                 }
                 return .done(Response(status: .notFound, headerFields: [.contentType: "text/html; charset=utf-8"], body: body))
             }
         }
         throw HTTPError(.notFound)
+    }
+}
+
+extension FileServer {
+    /// The path of `name` in the folder at `path` (both below the root; empty for the root).
+    static func child(_ path: String, _ name: String) -> String {
+        path.isEmpty ? name : path + "/" + name
     }
 }
 

@@ -1,34 +1,28 @@
 import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// An open file shared by the cache and the responses sending it: closed when the last holder lets go.
+/// A file the cache found, shared by the cache and the responses sending it. Its descriptor (when it is
+/// sent from one) is an ``OpenFile``: it closes when the last of them lets go, by ARC, not by counting.
 final class SharedFile: Sendable {
-    let handle: NIOFileHandle
+    /// What `stat` said when it was opened.
     let info: FileInfo
+    /// Its path below the root (`/`-separated; empty for the root), the cache's key.
     let path: String
-    /// The whole file, for files small enough to keep in memory (sent without touching the descriptor).
-    let contents: ByteBuffer?
+    /// The bytes (small files, or a provider that keeps them in memory) or the open descriptor.
+    let contents: FileContents
     /// Worked out once per entry rather than per request: the validators and whether gzip applies.
     let validators: Validators
     let compressible: Bool
     /// The fields every answer with this file carries: type, Accept-Ranges, ETag, Last-Modified, and
     /// Vary / Cache-Control as the server's options say.
     let baseFields: HTTPFields
-    private let state = NIOLockedValueBox<(holders: Int, gzipped: ByteBuffer?)>((1, nil))
+    private let gzippedBytes = NIOLockedValueBox<ByteBuffer?>(nil)
 
-    init(handle: NIOFileHandle, info: FileInfo, path: String, contents: ByteBuffer?, options: FileServerOptions) {
-        self.handle = handle
-        self.info = info
+    init(_ file: ProvidedFile, path: String, options: FileServerOptions) {
+        self.info = file.info
         self.path = path
-        self.contents = contents
+        self.contents = file.contents
         let type = MediaTypes.type(forName: path)
         validators = info.validators
         compressible = options.gzip && MediaTypes.isCompressible(type) && info.size >= options.gzipMinimumSize
@@ -42,30 +36,19 @@ final class SharedFile: Sendable {
         baseFields = fields
     }
 
-    /// One more holder (a response about to send the file).
-    func retain() { state.withLockedValue { $0.holders += 1 } }
-
-    /// One holder less; the descriptor closes with the last.
-    func release() {
-        let last = state.withLockedValue { s -> Bool in
-            s.holders -= 1
-            return s.holders == 0
-        }
-        if last { try? handle.close() }
+    /// The whole file, when it is in memory.
+    var bytes: ByteBuffer? {
+        if case .bytes(let b) = contents { return b }
+        return nil
     }
 
-    deinit {
-        // A backstop: every path releases its hold, but a descriptor must never outlive its owner.
-        if state.withLockedValue({ $0.holders }) > 0 { try? handle.close() }
-    }
-
-    /// The gzip form of `contents`, compressed once and kept.
+    /// The gzip form of ``bytes``, compressed once and kept.
     func gzipped(level: Int32) -> ByteBuffer? {
-        guard let contents else { return nil }
-        if let done = state.withLockedValue({ $0.gzipped }) { return done }
+        guard let bytes else { return nil }
+        if let done = gzippedBytes.withLockedValue({ $0 }) { return done }
         var out = ByteBuffer()
-        Deflater(level: level).compress(contents, finish: true, into: &out)
-        state.withLockedValue { $0.gzipped = out }
+        Deflater(level: level).compress(bytes, finish: true, into: &out)
+        gzippedBytes.withLockedValue { $0 = out }
         return out
     }
 }
@@ -78,9 +61,11 @@ enum CachedLookup: Sendable {
 }
 
 /// nginx's `open_file_cache`, for a server that must never block its event loops: what paths resolve to
-/// (symlink policy applied), their `stat`, an open descriptor, and the bytes of small files, each valid for a
-/// short time. Lookups on the event loop are a dictionary read; misses and expired entries are resolved on
-/// NIO's thread pool. A file changed on disk is seen once its entry expires (``FileServerOptions/cacheValidity``).
+/// (through the ``FileProvider``, which applies the symlink policy), their `stat`, an open descriptor, and the
+/// bytes of small files, each valid for a short time. Lookups on the event loop are a dictionary read; misses
+/// and expired entries are resolved by the provider (on NIO's thread pool, for files on disk). A file changed
+/// on disk is seen once its entry expires (``FileServerOptions/cacheValidity``). An entry holds its file;
+/// evicting it lets go, and the descriptor closes once no response still sending it holds it.
 final class OpenFileCache: Sendable {
     private struct Entry {
         let lookup: CachedLookup
@@ -94,19 +79,12 @@ final class OpenFileCache: Sendable {
     private let validity: Duration
     private let maxEntries: Int
     private let smallFileLimit: Int
-    private let root: String
-    /// Opens what a path names without ever leaving the root (see ``RootedOpener``).
-    let opener: RootedOpener
+    /// Where the files are.
+    let provider: any FileProvider
 
-    deinit {
-        let held = entries.withLockedValue { e in e.map.values.map(\.lookup) }
-        for case .file(let f) in held { f.release() }
-    }
-
-    init(root: String, excluded: [String], options: FileServerOptions) {
+    init(provider: any FileProvider, options: FileServerOptions) {
         self.options = options
-        self.root = root
-        self.opener = RootedOpener(root: root, followSymlinks: options.followSymlinks, excluded: excluded)
+        self.provider = provider
         self.validity = options.cacheValidity
         self.maxEntries = options.cacheEntries
         self.smallFileLimit = options.smallFileMemoryLimit
@@ -125,54 +103,37 @@ final class OpenFileCache: Sendable {
         }
     }
 
-    /// The cached lookup for `path` when it is still valid, retained for the caller when it is a file.
+    /// The cached lookup for `path` when it is still valid.
     func cached(_ path: String, now: NIODeadline = .now()) -> CachedLookup? {
         guard validity > .zero else { return nil }
-        let hit = entries.withLockedValue { e -> CachedLookup? in
+        return entries.withLockedValue { e -> CachedLookup? in
             guard let entry = e.map[path], entry.expires > now else { return nil }
-            if case .file(let f) = entry.lookup { f.retain() }
             return entry.lookup
         }
-        return hit
     }
 
-    /// Resolves `path` (the root, or a path below it that ``FileServer`` built from the request) on the thread
-    /// pool and caches the answer, retained for the caller when it is a file. The file is opened by the same
-    /// walk that checks it (``RootedOpener``): nothing can be swapped in between.
+    /// Resolves `path` (below the root, `/`-separated, as ``FileServer`` builds it from the request) through
+    /// the provider and caches the answer. The file is opened by the same walk that checks it: nothing can be
+    /// swapped in between.
     func resolve(_ path: String) async throws -> CachedLookup {
-        let components = PathResolution.components(of: path, below: root)
-        let opener = self.opener
-        let small = smallFileLimit
-        let options = self.options
-        let lookup = try await NIOThreadPool.singleton.runIfActive { () -> CachedLookup in
-            switch opener.open(components) {
-            case .missing:
-                return .missing
-            case .directory(let fd, _):
-                close(fd)  // listings open it again from the root, through the same walk
-                return .directory(path: path)
-            case .file(let fd, let st):
-                let info = FileInfo(st)
-                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
-                var contents: ByteBuffer?
-                if info.size <= small {
-                    var bytes = ByteBuffer()
-                    let ok = (try? bytes.writePositionalRead(fd: fd, offset: 0, count: info.size)) != nil
-                    contents = ok && bytes.readableBytes == info.size ? bytes : nil
-                }
-                return .file(SharedFile(handle: handle, info: info, path: path, contents: contents, options: options))
-            }
+        let lookup: CachedLookup
+        switch try await provider.open(Self.components(path), memoryLimit: smallFileLimit) {
+        case .missing: lookup = .missing
+        case .folder: lookup = .directory(path: path)
+        case .file(let file): lookup = .file(SharedFile(file, path: path, options: options))
         }
-        if case .file(let f) = lookup { f.retain() }  // the caller's hold; the cache keeps the first
         store(path, lookup)
         return lookup
     }
 
+    /// The components of a cache path.
+    static func components(_ path: String) -> [String] {
+        path.split(separator: "/").map(String.init)
+    }
+
     private func store(_ path: String, _ lookup: CachedLookup) {
-        guard validity > .zero else {
-            if case .file(let f) = lookup { f.release() }  // no cache: only the caller holds it
-            return
-        }
+        guard validity > .zero else { return }
+        // What is evicted is let go of after the lock: a descriptor may close then, if nothing else holds it.
         let evicted = entries.withLockedValue { e -> [CachedLookup] in
             var gone: [CachedLookup] = []
             if let old = e.map[path] { gone.append(old.lookup) } else { e.order.append(path) }
@@ -183,6 +144,6 @@ final class OpenFileCache: Sendable {
             }
             return gone
         }
-        for case .file(let f) in evicted { f.release() }
+        withExtendedLifetime(evicted) {}  // let go of here, outside the lock
     }
 }

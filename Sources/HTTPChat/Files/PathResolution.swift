@@ -35,19 +35,9 @@ enum PathResolution {
         return canonical
     }
 
-    /// The components of `path` (a path ``FileServer`` built: the root, then `/` and names) below `root`.
+    /// The components of `path` (an absolute path: the root, then `/` and names) below `root`.
     static func components(of path: String, below root: String) -> [String] {
         CanonicalPath.split(Substring(Substring(path).utf8.dropFirst(root.utf8.count))).map(String.init)
-    }
-
-    /// The real path of `path` when it exists and stays inside `root` (itself a real path), or when
-    /// `followSymlinks` lifts that; nil otherwise.
-    static func realPath(_ path: String, root: String, followSymlinks: Bool) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        let real = String(cString: resolved)
-        if followSymlinks || real == root || real.hasPrefix(root == "/" ? "/" : root + "/") { return real }
-        return nil
     }
 
     /// `stat` of a real path.

@@ -64,76 +64,102 @@ struct RootedOpener: Sendable {
     /// - Parameter components: the path's names in order; empty for the root itself.
     /// - Returns: what the path is, with an open descriptor for files and folders.
     func open(_ components: [String]) -> Opened {
+        walk(components, reading: true).opened
+    }
+
+    /// Finds `components` by the same walk without reading the last one (on Linux it is opened with `O_PATH`,
+    /// so a file that may be run but not read is found too), and the real path the walk reached: for running
+    /// what was found (a CGI script) by its path.
+    ///
+    /// - Parameter components: the path's names in order; empty for the root itself.
+    /// - Returns: what the path is (its descriptor the caller's to close), and its absolute real path (links
+    ///   replaced by what the walk followed), nil when missing.
+    func locate(_ components: [String]) -> (opened: Opened, path: String?) {
+        let (opened, place) = walk(components, reading: false)
+        if case .missing = opened { return (opened, nil) }
+        return (opened, "/" + place.joined(separator: "/"))
+    }
+
+    /// The walk: what it ended on, and the names from `/` of the place it ended at.
+    private func walk(_ components: [String], reading: Bool) -> (opened: Opened, place: [String]) {
         let rootFD = Self.openDirectory(root)
-        guard rootFD >= 0 else { return .missing }
+        guard rootFD >= 0 else { return (.missing, []) }
         let forbidden = excludedIdentities()
         var stack: [CInt] = [rootFD]  // the folders walked through; stack[0] is where the walk started
         defer { for fd in stack { close(fd) } }
         var pending = Array(components.reversed())  // what is left to walk, last name first
         var links = 0
+        let rootParts = CanonicalPath.split(Substring(root)).map(String.init)
+        var place = rootParts  // the names from `/` of the folder on top of the stack
+        func missing() -> (opened: Opened, place: [String]) { (.missing, []) }
 
         while let name = pending.popLast() {
             if name.isEmpty || name == "." { continue }
             if name == ".." {
                 if stack.count > 1 {
                     close(stack.removeLast())
+                    place.removeLast()
                     continue
                 }
-                guard followSymlinks else { return .missing }  // it would climb out of the root
+                guard followSymlinks else { return missing() }  // it would climb out of the root
                 let parent = openat(stack[0], "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard parent >= 0 else { return .missing }
+                guard parent >= 0 else { return missing() }
                 close(stack[0])
                 stack[0] = parent
+                _ = place.popLast()
                 continue
             }
             let folder = stack[stack.count - 1]
             let last = pending.isEmpty
-            let fd = openat(folder, name, last ? Self.openFlags : Self.passFlags)
+            let fd = openat(folder, name, last && reading ? Self.openFlags : Self.passFlags)
             var st = stat()
             if fd >= 0 {
                 guard fstat(fd, &st) == 0 else {
                     close(fd)
-                    return .missing
+                    return missing()
                 }
                 let type = st.st_mode & S_IFMT
                 if type != S_IFLNK {
                     if type == S_IFDIR, forbidden.contains(FileIdentity(st)) {
                         close(fd)
-                        return .missing
+                        return missing()
                     }
                     if !last {
                         guard type == S_IFDIR else {
                             close(fd)
-                            return .missing
+                            return missing()
                         }
                         stack.append(fd)
+                        place.append(name)
                         continue
                     }
-                    if type == S_IFREG { return .file(fd, st) }
-                    if type == S_IFDIR { return .directory(fd, st) }
+                    if type == S_IFREG { return (.file(fd, st), place + [name]) }
+                    if type == S_IFDIR { return (.directory(fd, st), place + [name]) }
                     close(fd)
-                    return .missing  // a FIFO, socket or device is never served
+                    return missing()  // a FIFO, socket or device is never served
                 }
                 close(fd)  // O_PATH | O_NOFOLLOW opened the link itself
             } else if errno != ELOOP {
-                return .missing  // ELOOP: O_NOFOLLOW met a link
+                return missing()  // ELOOP: O_NOFOLLOW met a link
             }
 
             // A symlink: walk its target in its place.
             links += 1
-            guard links <= Self.maxLinks, let target = Self.readLink(folder, name), !target.isEmpty else { return .missing }
+            guard links <= Self.maxLinks, let target = Self.readLink(folder, name), !target.isEmpty else { return missing() }
             var parts = CanonicalPath.split(Substring(target)).map(String.init)
             if target.hasPrefix("/") {
                 let start: String
                 if let inside = insideRoot(target) {
                     start = root
                     parts = inside
+                    place = rootParts
                 } else {
-                    guard followSymlinks else { return .missing }
+                    guard followSymlinks else { return missing() }
                     start = "/"
+                    place = []
                 }
                 let fresh = Self.openDirectory(start)
-                guard fresh >= 0 else { return .missing }
+                guard fresh >= 0 else { return missing() }
                 for fd in stack { close(fd) }
                 stack = [fresh]
             }
@@ -142,13 +168,13 @@ struct RootedOpener: Sendable {
 
         // The walk ended on a folder already passed through (no components, or a last `.`, `..` or link).
         let fd = openat(stack[stack.count - 1], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return .missing }
+        guard fd >= 0 else { return missing() }
         var st = stat()
         guard fstat(fd, &st) == 0, !forbidden.contains(FileIdentity(st)) else {
             close(fd)
-            return .missing
+            return missing()
         }
-        return .directory(fd, st)
+        return (.directory(fd, st), place)
     }
 
     /// The device and inode of each excluded folder that exists now.

@@ -8,8 +8,8 @@ import Darwin
 #endif
 
 /// Sends pieces of one open file with `sendfile`, with bytes between them (a whole file, one range, or the
-/// parts of a `multipart/byteranges` body), and closes the file once the last piece is on the wire or the
-/// connection is gone. It owns the handle it is given.
+/// parts of a `multipart/byteranges` body). It holds the file (``OpenFile``) until the last piece is on the
+/// wire or the producer is cancelled; a producer discarded unfinished lets go of it too.
 public struct FilePartsProducer: ChatProducer {
     /// A piece of the body.
     public enum Part: Sendable {
@@ -19,24 +19,28 @@ public struct FilePartsProducer: ChatProducer {
         case file(Range<Int>)
     }
 
-    private let owner: FileOwner
-    private var handle: NIOFileHandle { owner.handle }
+    /// The file, until the end or a cancel.
+    private var file: OpenFile?
     private var parts: [Part]
     private var next = 0
     private var written: EventLoopFuture<Void>?
-    private var closed = false
 
     /// Takes ownership of `handle`.
     ///
     /// - Parameters:
-    ///   - handle: an open file; closed by the producer.
+    ///   - handle: an open file; closed once the producer is done with it.
     ///   - parts: what to send, in order.
     public init(handle: NIOFileHandle, parts: [Part]) {
-        self.init(owner: .handle(handle), parts: parts)
+        self.init(file: OpenFile(handle: handle), parts: parts)
     }
 
-    init(owner: FileOwner, parts: [Part]) {
-        self.owner = owner
+    /// Sends `parts` of `file`, holding it until they are sent.
+    ///
+    /// - Parameters:
+    ///   - file: the open file; others may hold it too (it closes with its last holder).
+    ///   - parts: what to send, in order.
+    public init(file: OpenFile, parts: [Part]) {
+        self.file = file
         self.parts = parts.filter {
             switch $0 {
             case .bytes(let b): return b.readableBytes > 0
@@ -47,13 +51,13 @@ public struct FilePartsProducer: ChatProducer {
 
     /// The parts in order (the last one with a completion promise), a wait for that write, then the end.
     public mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
-        if next < parts.count {
+        if next < parts.count, let file {
             let part = parts[next]
             next += 1
             let data: IOData
             switch part {
             case .bytes(let b): data = .byteBuffer(b)
-            case .file(let r): data = .fileRegion(FileRegion(fileHandle: handle, readerIndex: r.lowerBound, endIndex: r.upperBound))
+            case .file(let r): data = .fileRegion(FileRegion(fileHandle: file.handle, readerIndex: r.lowerBound, endIndex: r.upperBound))
             }
             guard next == parts.count else {
                 if case .fileRegion(let region) = data { return .fileRegion(region) }
@@ -68,61 +72,39 @@ public struct FilePartsProducer: ChatProducer {
             self.written = nil
             return .wait(written)
         }
-        close()
+        file = nil
         return .end
     }
 
-    /// Closes the file.
-    public mutating func cancel() { close() }
-
-    private mutating func close() {
-        guard !closed else { return }
-        closed = true
-        owner.release()
-    }
-}
-
-/// Who holds a producer's file: the producer alone (closes it), or the open-file cache (releases a hold).
-enum FileOwner: Sendable {
-    case handle(NIOFileHandle)
-    case shared(SharedFile)
-
-    var handle: NIOFileHandle {
-        switch self {
-        case .handle(let h): return h
-        case .shared(let f): return f.handle
-        }
-    }
-
-    func release() {
-        switch self {
-        case .handle(let h): try? h.close()
-        case .shared(let f): f.release()
-        }
-    }
+    /// Lets go of the file.
+    public mutating func cancel() { file = nil }
 }
 
 /// Reads a range of an open file in chunks on NIO's blocking-I/O pool and hands out bytes (for consumers
-/// that need the bytes themselves, such as compression). Closes the file at the end or on cancel.
+/// that need the bytes themselves, such as compression). Holds the file until the end or a cancel, and a
+/// read in flight holds it until the read is done.
 public struct FileReadProducer: ChatProducer {
-    private let owner: FileOwner
-    private var handle: NIOFileHandle { owner.handle }
+    private var file: OpenFile?
     private var offset: Int
     private let end: Int
     private var pending: ResultBox?
-    private var closed = false
 
     /// Takes ownership of `handle` and reads `range` of it.
     ///
     /// - Parameters:
-    ///   - handle: an open file; closed by the producer.
+    ///   - handle: an open file; closed once the producer is done with it.
     ///   - range: the bytes to read.
     public init(handle: NIOFileHandle, range: Range<Int>) {
-        self.init(owner: .handle(handle), range: range)
+        self.init(file: OpenFile(handle: handle), range: range)
     }
 
-    init(owner: FileOwner, range: Range<Int>) {
-        self.owner = owner
+    /// Reads `range` of `file`, holding it until done.
+    ///
+    /// - Parameters:
+    ///   - file: the open file; others may hold it too (it closes with its last holder).
+    ///   - range: the bytes to read.
+    public init(file: OpenFile, range: Range<Int>) {
+        self.file = file
         self.offset = range.lowerBound
         self.end = range.upperBound
     }
@@ -134,39 +116,34 @@ public struct FileReadProducer: ChatProducer {
             switch box.take() {
             case .success(let bytes)?:
                 if bytes.readableBytes == 0 {  // the file shrank: stop here
-                    close()
+                    file = nil
                     return .end
                 }
                 offset += bytes.readableBytes
                 return .bytes(bytes)
             case .failure?, nil:
-                close()
+                file = nil
                 return .end
             }
         }
-        guard offset < end else {
-            close()
+        guard offset < end, let file else {
+            file = nil
             return .end
         }
         let count = min(max(context.preferredChunkSize, 256 * 1024), end - offset)  // fewer pool round trips
-        let (box, output) = ResultBox.awaiting(
-            NonBlockingFileIO(threadPool: .singleton).read(
-                fileHandle: handle, fromOffset: Int64(offset), byteCount: count,
-                allocator: context.allocator, eventLoop: context.eventLoop
-            )
+        let read = NonBlockingFileIO(threadPool: .singleton).read(
+            fileHandle: file.handle, fromOffset: Int64(offset), byteCount: count,
+            allocator: context.allocator, eventLoop: context.eventLoop
         )
+        // The read holds the file until it completes: a cancel meanwhile must not close it under the read.
+        read.whenComplete { _ in withExtendedLifetime(file) {} }
+        let (box, output) = ResultBox.awaiting(read)
         pending = box
         return output
     }
 
-    /// Closes the file.
-    public mutating func cancel() { close() }
-
-    private mutating func close() {
-        guard !closed else { return }
-        closed = true
-        owner.release()
-    }
+    /// Lets go of the file.
+    public mutating func cancel() { file = nil }
 }
 
 /// What `stat` says about a file, read off the event loop.
@@ -190,6 +167,25 @@ public struct FileInfo: Sendable, Hashable {
     /// ``Validators/forFile(device:inode:size:mtimeSeconds:mtimeNanoseconds:)``).
     public var validators: Validators {
         .forFile(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
+    }
+
+    /// Describes a file that is not on disk (an ``InMemoryFileProvider``'s, say).
+    ///
+    /// - Parameters:
+    ///   - size: the size in bytes.
+    ///   - isDirectory: whether it is a folder.
+    ///   - mtimeSeconds: modification time, seconds since the epoch.
+    ///   - mtimeNanoseconds: the nanoseconds part (default 0).
+    ///   - inode: a number that identifies the file on its device.
+    ///   - device: the device (default 0).
+    public init(size: Int, isDirectory: Bool, mtimeSeconds: Int, mtimeNanoseconds: Int = 0, inode: UInt64, device: UInt64 = 0) {
+        self.size = size
+        self.isDirectory = isDirectory
+        self.isRegularFile = !isDirectory
+        self.mtimeSeconds = mtimeSeconds
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.inode = inode
+        self.device = device
     }
 
     init(_ st: stat) {
