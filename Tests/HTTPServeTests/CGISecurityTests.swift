@@ -20,6 +20,7 @@ final class HostileCGISite {
         script("hop.sh", "printf 'Location: /cgi-bin/x.sh\\n\\n'\n")
         script("loop.sh", "printf 'Location: /cgi-bin/loop.sh\\n\\n'\n")
         script("nap.sh", "sleep 1; printf 'Content-Type: text/plain\\n\\nrested'\n")
+        script("deaf.sh", "printf 'Content-Type: text/plain\\n\\nheard nothing'\n")  // never reads its input
         // A child that leaves the process group keeps the script's stdout open for 30 s.
         script("escape.sh", "printf 'Content-Type: text/plain\\n\\nstarted'; setsid sleep 30 & exit 0\n")
         for code in ["100 Continue", "101 Switching Protocols", "102", "103 Early Hints", "0", "42", "600", "999", "20x", "2000"] {
@@ -76,6 +77,27 @@ struct CGISecurityTests {
         }
         let root = try await rawExchange(serve.port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
         #expect(root.contains("page.txt") && !root.contains("cgi-bin") && !root.contains("scripts"), "\(root)")
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("a script that exits without reading a large body neither kills nor wedges the server")
+    func scriptIgnoresBody() async throws {
+        let site = try HostileCGISite()
+        let serve = try Serve([site.path, "--port", "0", "--cgi"])
+        let body = String(repeating: "x", count: 8 << 20)  // far past what a pipe buffers
+        let request = "POST /cgi-bin/deaf.sh HTTP/1.1\r\nHost: h\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n"
+        let port = serve.port
+        let out = try await blocking {
+            let socket = try TestSocket(port: port, timeoutSeconds: 10)
+            try socket.send(request)
+            try? socket.send(body)  // the server may stop reading once the script is gone
+            return String(decoding: try socket.readToEnd(), as: UTF8.self)
+        }
+        // All of the answer arrives (the body is chunked, to its last chunk): no reset destroyed it.
+        #expect(out.hasPrefix("HTTP/1.1 200 ") && out.hasSuffix("\r\nheard nothing\r\n0\r\n\r\n"), "\(out.prefix(300))")
+        let after = try await sh("curl -s \(serve.base)/cgi-bin/x.sh")
+        #expect(after == "ran x", "the server still serves: \(after)")
         #expect(await serve.stop() == 0)
     }
 

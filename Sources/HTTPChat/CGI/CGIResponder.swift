@@ -75,8 +75,10 @@ public struct CGIResponder: HTTPResponder {
     /// The local redirects followed so far by the request this task is answering.
     @TaskLocal static var localRedirects = 0
 
-    /// Creates a CGI responder. Ignores SIGPIPE for the process: a script that exits before reading its input
-    /// must not kill the server.
+    /// Creates a CGI responder. It leaves the process's signal dispositions alone: a script that exits before
+    /// reading its input makes the write to its pipe fail with `EPIPE`, not kill the server, because SwiftNIO
+    /// ignores SIGPIPE itself (on Linux, process-wide) before its first pipe or socket channel exists, and a
+    /// script's input is written only through such a channel. Scripts start with every signal at its default.
     ///
     /// - Parameters:
     ///   - directory: the folder of executables.
@@ -99,7 +101,6 @@ public struct CGIResponder: HTTPResponder {
         self.logger = logger
         self.prefixSegments = prefix
         self.running = RunningScripts()
-        signal(SIGPIPE, SIG_IGN)
     }
 
     /// The canonical segments of a URL prefix: at least one, none holding a separator.

@@ -34,7 +34,8 @@ public final class ChatChannel {
         }
     }
 
-    /// Whether the connection is still open.
+    /// Whether the connection still serves its protocol: false once it closed, and once everything before a
+    /// ``closeWhenDone()`` went out (the socket may then linger a moment, see ``ChatConfiguration/lingerTimeout``).
     public var isActive: Bool { state.isActive }
 
     /// Bytes pushed but not yet handed to the socket (producers not yet pulled do not count).
@@ -90,6 +91,8 @@ public final class ChatChannel {
     /// The send timeout's decision, and its scheduled check while output waits on the peer.
     private var sendWatch = SendWatch()
     private var sendCheck: Scheduled<Void>?
+    /// The end of a lingering close.
+    private var lingerEnd: Scheduled<Void>?
 
     private var marks: (low: Int, high: Int) { (configuration.outputLowWaterMark, configuration.outputHighWaterMark) }
 
@@ -167,7 +170,9 @@ public final class ChatChannel {
     }
 
     /// Closes the connection once everything queued before it has been written (asynchat's
-    /// `close_when_done`). Later pushes are ignored.
+    /// `close_when_done`). Later pushes are ignored. The close comes in stages, so a peer still sending cannot
+    /// lose the last output to a reset: the sending side is shut down first, then the socket closes when the
+    /// peer closes its side or after ``ChatConfiguration/lingerTimeout``.
     public func closeWhenDone() {
         guard state.closeRequested() else { return }
         queue.append(.close)
@@ -176,7 +181,7 @@ public final class ChatChannel {
 
     /// Closes the connection now; queued output is dropped and producers are cancelled.
     public func close() {
-        guard state.isActive else { return }
+        guard state.isOpen else { return }
         context?.close(promise: nil)
     }
 
@@ -248,11 +253,16 @@ public final class ChatChannel {
     }
 
     func channelRead(_ bytes: ByteBuffer) {
+        guard state.lifecycle != .lingering else { return }  // dropped: the answer is out, the peer is told
         framer.append(bytes)
         processInput()
     }
 
     func inputClosed() {
+        if state.lifecycle == .lingering {
+            context?.close(promise: nil)  // the peer closed its side: nothing can reset the answer any more
+            return
+        }
         state.inputEnded()
         processInput()
     }
@@ -274,6 +284,8 @@ public final class ChatChannel {
         sendWatch.cancel()
         sendCheck?.cancel()
         sendCheck = nil
+        lingerEnd?.cancel()
+        lingerEnd = nil
         cancelQueuedOutput()
         chatProtocol.channelClosed(chat: self)
     }
@@ -431,10 +443,37 @@ public final class ChatChannel {
         unflushed = false
         let written = eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: written)
-        written.futureResult.assumeIsolated().whenComplete { _ in
-            self.context?.close(promise: nil)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            self.closeInStages(afterWrite: result)
         }
         watchOutput()  // a peer that reads nothing more must not hold the close back forever
+    }
+
+    /// Once the last output is written: shuts the sending side down and lingers, reading and dropping what
+    /// the peer still sends until it closes its side or the linger time runs out, then closes (RFC 9112 §9.6:
+    /// a close while the peer sends resets the connection, and a reset can destroy the answer before the peer
+    /// reads it). Closes at once when the peer has closed its side already, the write failed, lingering is off,
+    /// or the transport cannot half-close.
+    private func closeInStages(afterWrite result: Result<Void, any Error>) {
+        guard let context, state.lifecycle == .closing else { return }
+        guard case .success = result, state.end == .open, let linger = configuration.lingerTimeout else {
+            context.close(promise: nil)
+            return
+        }
+        let halfClosed = eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: halfClosed)
+        halfClosed.futureResult.assumeIsolated().whenComplete { result in
+            guard let context = self.context else { return }
+            guard case .success = result, self.state.lingerStarted() else {
+                context.close(promise: nil)
+                return
+            }
+            self.lingerEnd = self.eventLoop.assumeIsolated().scheduleTask(in: linger) {
+                self.lingerEnd = nil
+                self.context?.close(promise: nil)
+            }
+            context.read()  // whatever reads were held: the peer's bytes are drained from here on
+        }
     }
 
     // MARK: - Send timeout (nginx's send_timeout)

@@ -28,6 +28,10 @@ struct ChatChannelState {
         /// ``ChatChannel/closeWhenDone()`` was called (or a producer aborted): queued output still goes out,
         /// new output is ignored, then the socket closes.
         case closing
+        /// Output is done and the sending side shut down (a FIN went out); what the peer still sends is read
+        /// and dropped until it closes its side or ``ChatConfiguration/lingerTimeout`` runs out (RFC 9112 §9.6).
+        /// The protocol hears nothing more but the close.
+        case lingering
         /// The socket is closed; the protocol has been told.
         case closed
     }
@@ -48,6 +52,13 @@ struct ChatChannelState {
         return true
     }
 
+    /// The sending side was shut down after the last output. Returns whether to linger (it was closing).
+    mutating func lingerStarted() -> Bool {
+        guard lifecycle == .closing else { return false }
+        lifecycle = .lingering
+        return true
+    }
+
     /// The socket closed. Returns whether the protocol must be told (once only).
     mutating func inactive() -> Bool {
         guard lifecycle != .closed else { return false }
@@ -58,8 +69,11 @@ struct ChatChannelState {
     /// Whether new output (a push, a producer, a hand-off) is taken.
     var acceptsOutput: Bool { lifecycle == .new || lifecycle == .open }
 
-    /// Whether the socket is still open.
-    var isActive: Bool { lifecycle != .closed }
+    /// Whether the connection still serves its protocol: open, or closing after queued output.
+    var isActive: Bool { lifecycle == .new || lifecycle == .open || lifecycle == .closing }
+
+    /// Whether the socket is still open (a lingering one is).
+    var isOpen: Bool { lifecycle != .closed }
 
     // MARK: - Input gate
 
@@ -108,7 +122,7 @@ struct ChatChannelState {
     }
 
     /// Whether the framer may be asked for the next event.
-    var mayFrame: Bool { gate == .open && lifecycle != .closed }
+    var mayFrame: Bool { gate == .open && isActive }
 
     // MARK: - End of input
 
@@ -152,7 +166,8 @@ struct ChatChannelState {
     /// Whether the socket should be read, for the queued output and writability given. Reading stops above the
     /// high-water mark and, once stopped, resumes only at the low-water mark (hysteresis).
     func wantsRead(writable: Bool, queuedBytes: Int, marks: (low: Int, high: Int)) -> Bool {
-        guard gate == .open, lifecycle != .closed else { return false }
+        if lifecycle == .lingering { return true }  // read and dropped, whatever the protocol had stopped
+        guard gate == .open, isActive else { return false }
         return writable && queuedBytes <= (read == .held ? marks.low : marks.high)
     }
 
@@ -190,7 +205,7 @@ struct ChatChannelState {
 
     /// Returns whether to schedule a pass (none is scheduled yet, and the channel is not closed).
     mutating func scheduleInput() -> Bool {
-        guard lifecycle != .closed else { return false }
+        guard isActive else { return false }
         switch inputLoop {
         case .idle: inputLoop = .scheduled
         case .running: inputLoop = .runningScheduled
@@ -251,7 +266,7 @@ struct ChatChannelState {
 
     /// A pass is done. Returns whether to run another (it was asked for meanwhile and the channel is open).
     mutating func drainPassDone() -> Bool {
-        if outputLoop == .rerun && lifecycle != .closed {
+        if outputLoop == .rerun && isActive {
             outputLoop = .running
             return true
         }

@@ -20,6 +20,12 @@ public struct ChatConfiguration: Sendable, Hashable {
     /// `sendTimeout`, so a stall is cut between one and two timeouts after the last byte went out). A slow
     /// reader that keeps taking bytes is never cut. `nil` turns it off. Default 60 s.
     public var sendTimeout: Duration? = .seconds(60)
+    /// How long ``ChatChannel/closeWhenDone()`` keeps reading, and dropping, what a peer still sends after the
+    /// last output went out and the connection's sending side was shut down (a FIN sent), before it closes the
+    /// socket; the socket closes at once when the peer closes its side. Closing while the peer still sends would
+    /// make the kernel answer with a reset that can destroy the response in the peer's receive buffer (RFC 9112
+    /// §9.6, Apache's lingering close). `nil` closes at once.
+    public var lingerTimeout: Duration? = .seconds(2)
 
     /// The defaults.
     public init() {}
@@ -29,6 +35,7 @@ public struct ChatConfiguration: Sendable, Hashable {
     func validate() {
         precondition(inBufferSize > 0 && outBufferSize > 0, "buffer sizes must be positive")
         precondition(sendTimeout.map { $0 > .zero } ?? true, "sendTimeout must be positive")
+        precondition(lingerTimeout.map { $0 > .zero } ?? true, "lingerTimeout must be positive")
         precondition(maxDelimitedLength >= 0, "maxDelimitedLength must not be negative")
         precondition(
             outputLowWaterMark >= 0 && outputLowWaterMark <= outputHighWaterMark,

@@ -17,6 +17,8 @@ struct ChatChannelStateTests {
         (.open, .activated, .open, false), (.open, .closeRequested, .closing, true), (.open, .inactive, .closed, true),
         (.closing, .activated, .closing, false), (.closing, .closeRequested, .closing, false),
         (.closing, .inactive, .closed, true),
+        (.lingering, .activated, .lingering, false), (.lingering, .closeRequested, .lingering, false),
+        (.lingering, .inactive, .closed, true),
         (.closed, .activated, .closed, false), (.closed, .closeRequested, .closed, false),
         (.closed, .inactive, .closed, false),
     ]
@@ -37,6 +39,16 @@ struct ChatChannelStateTests {
         }
         #expect(S.Lifecycle.allCases.filter { S(lifecycle: $0).acceptsOutput } == [.new, .open])
         #expect(S.Lifecycle.allCases.filter { S(lifecycle: $0).isActive } == [.new, .open, .closing])
+        #expect(S.Lifecycle.allCases.filter { S(lifecycle: $0).isOpen } == [.new, .open, .closing, .lingering])
+        for life in S.Lifecycle.allCases {
+            var state = S(lifecycle: life)
+            #expect(state.lingerStarted() == (life == .closing), "\(life)")
+            #expect(state.lifecycle == (life == .closing ? .lingering : life))
+        }
+        // A lingering socket is read whatever the protocol had stopped, and nothing reaches the protocol.
+        let lingering = S(lifecycle: .lingering, gate: .suspendedAndHalted, read: .held)
+        #expect(lingering.wantsRead(writable: false, queuedBytes: 1 << 30, marks: (10, 100)))
+        #expect(!S(lifecycle: .lingering).mayFrame)
     }
 
     // MARK: - Input gate

@@ -194,3 +194,64 @@ struct HTTPServerLiveTests {
         await server.shutdown(gracePeriod: .seconds(1))
     }
 }
+
+@Suite("Closing in stages, live")
+struct LingeringCloseLiveTests {
+    /// Answers sent before the request ended, while the client is still sending its 8 MiB body: a 413 at the
+    /// head, and a 1 MiB answer from a handler that never reads the body (with `Connection: close`). The server
+    /// shuts its sending side, drains what keeps coming and closes after, so no reset destroys the answer.
+    static func earlyAnswer(_ target: String, linger: Duration?) async throws -> String {
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.limits.maxBodyBytes = target == "/upload" ? 1 << 20 : 16 << 20
+        configuration.chat.lingerTimeout = linger
+        let router = Router()
+        router.post("/ignore-body") { _ in .text(String(repeating: "a", count: 1 << 20)) }
+        router.post("/upload") { request in .text("\(try await request.body.collect(upTo: 1 << 20).readableBytes)") }
+        let server = try await HTTPServer.start(configuration: configuration, responder: try router.build())
+        let port = server.port
+        let answer = try await blocking {
+            let socket = try TestSocket(port: port, timeoutSeconds: 10)
+            try socket.send("POST \(target) HTTP/1.1\r\nHost: x\r\nContent-Length: \(8 << 20)\r\nConnection: close\r\n\r\n")
+            let chunk = [UInt8](repeating: 0x78, count: 64 * 1024)
+            for _ in 0..<128 { guard (try? socket.send(chunk)) != nil else { break } }
+            return String(decoding: try socket.readToEnd(), as: UTF8.self)
+        }
+        await server.shutdown(gracePeriod: .seconds(1))
+        return answer
+    }
+
+    @Test("an answer sent before the request ended reaches a client that is still sending", arguments: [
+        "/upload", "/ignore-body", "/upload", "/ignore-body",
+    ])
+    func answerSurvivesUnreadUpload(target: String) async throws {
+        let answer = try await Self.earlyAnswer(target, linger: .seconds(2))
+        if target == "/upload" {
+            #expect(answer.hasPrefix("HTTP/1.1 413 "), "\(answer.prefix(200))")
+        } else {
+            #expect(answer.hasPrefix("HTTP/1.1 200 ") && answer.hasSuffix(String(repeating: "a", count: 1000)), "\(answer.prefix(200))")
+            #expect(answer.utf8.count > 1 << 20, "the whole answer: \(answer.utf8.count) bytes")
+        }
+    }
+
+    @Test("a lingering connection closes once the peer closes its side, or after the linger time")
+    func lingerEnds() async throws {
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.chat.lingerTimeout = .milliseconds(300)
+        let server = try await HTTPServer.start(configuration: configuration, responder: try liveRouter())
+        let port = server.port
+        // The client reads the answer to its end (the server's FIN) and then neither sends nor closes.
+        let silent = try TestSocket(port: port)
+        try silent.send("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = String(decoding: try silent.readToEnd(), as: UTF8.self)
+        #expect(text.hasSuffix("hello"))
+        #expect(server.connectionCount == 1, "lingering after the FIN")
+        var waited = 0
+        while server.connectionCount > 0 && waited < 150 {
+            try await Task.sleep(for: .milliseconds(20))
+            waited += 1
+        }
+        #expect(server.connectionCount == 0, "closed after the linger time")
+        #expect(waited >= 5, "not before it: waited \(waited * 20) ms")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+}
