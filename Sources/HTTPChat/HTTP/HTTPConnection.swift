@@ -130,6 +130,7 @@ final class HTTPConnection: ChatProtocol {
             case .dispatch(let id):
                 dispatch(head, id: id, body: .empty, chat: chat)
             case .collect(let capacity):
+                self.head = head
                 collected = chat.allocator.buffer(capacity: capacity)
             case .stream(let id):
                 startStreaming(head, id: id, chat: chat)
@@ -148,11 +149,11 @@ final class HTTPConnection: ChatProtocol {
             }
 
         case .end(let trailers):
-            switch state.bodyEnded(now: chat.eventLoop.now) {
-            case .dispatchCollected(let head, let id):
+            switch state.bodyEnded(keepAlive: head?.keepAlive ?? false, now: chat.eventLoop.now) {
+            case .dispatchCollected(let id):
                 let body = RequestBody(bytes: collected)
                 collected = ByteBuffer()
-                dispatch(head, id: id, body: body, chat: chat)
+                if let head { dispatch(head, id: id, body: body, chat: chat) }
             case .finishStream(let done, let resumes):
                 stream?.delegate.setTrailers(trailers)
                 finishBody(nil)
@@ -290,7 +291,7 @@ final class HTTPConnection: ChatProtocol {
             Self.cancel(response.body)
             response = HTTPError(.internalServerError).response
         }
-        write(response, for: head, keepAlive: keepAlive, chat: chat)
+        write(response, method: head.method, version: head.version, keepAlive: keepAlive, chat: chat)
         if endsExchange { exchangeEnded(resumesInput: state.exchangeDone(now: chat.eventLoop.now), chat: chat) }
     }
 
@@ -302,9 +303,11 @@ final class HTTPConnection: ChatProtocol {
         chat.resumeInput()
     }
 
-    private func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool, chat: ChatChannel) {
+    private func write(
+        _ response: Response, method: HTTPRequest.Method, version: HTTPVersion, keepAlive: Bool, chat: ChatChannel
+    ) {
         let plan = ResponsePlan.make(
-            method: head.method, version: head.version, keepAlive: keepAlive, status: response.status,
+            method: method, version: version, keepAlive: keepAlive, status: response.status,
             bodyLength: response.body.length
         )
         let sendsBody = plan.sendsBody
@@ -389,7 +392,7 @@ final class HTTPConnection: ChatProtocol {
         switch state.requestFailed(error) {
         case .sendError:
             collected = ByteBuffer()
-            sendError(error.status, chat: chat)
+            sendError(error, chat: chat)
         case .failBody:
             finishBody(error)  // the responder is still running: its answer is replaced
         case .closeWhenDone:
@@ -397,17 +400,11 @@ final class HTTPConnection: ChatProtocol {
         }
     }
 
-    private func sendError(_ status: HTTPResponse.Status, chat: ChatChannel) {
-        var out = chat.allocator.buffer(capacity: 160)
-        let body = status.reasonPhrase + "\n"
-        var fields = HTTPFields()
-        fields[.contentType] = "text/plain; charset=utf-8"
-        ResponseHeadWriter.write(
-            status: status, fields: fields, framing: .length(body.utf8.count), connection: .close, into: &out
-        )
-        out.writeString(body)
-        chat.push(out)
-        chat.closeWhenDone()
+    /// Answers a request that could not be read, outside any exchange: the status ``ErrorResponse`` maps the
+    /// error to, framed by the plan like every answer (no request to read its method from: a GET's framing),
+    /// with `Connection: close`.
+    private func sendError(_ error: HTTPParseError, chat: ChatChannel) {
+        write(ErrorResponse(error).response, method: .get, version: .http1_1, keepAlive: false, chat: chat)
     }
 
     // MARK: - Timeouts
@@ -416,7 +413,7 @@ final class HTTPConnection: ChatProtocol {
     /// state answers ``HTTPConnectionState/TimerAction/rearm(_:)``), so moving between phases costs no timer
     /// churn unless the new deadline comes sooner.
     private func armTimer() {
-        guard let chat, let deadline = state.deadline(limits: limits) else { return }
+        guard let chat, let deadline = state.deadline(context.shared.timeouts) else { return }
         arm(at: deadline, chat: chat)
     }
 
@@ -433,7 +430,7 @@ final class HTTPConnection: ChatProtocol {
         timer = nil
         guard let chat, chat.isActive else { return }
         let now = chat.eventLoop.now
-        switch state.timerFired(now: now, limits: limits) {
+        switch state.timerFired(now: now, timeouts: context.shared.timeouts) {
         case .none:
             return
         case .rearm(let deadline):
@@ -449,7 +446,11 @@ final class HTTPConnection: ChatProtocol {
         case .headTimeout:
             context.logger.debug("header read timeout")
             chat.suspendInput()
-            if decoder.isIdle { chat.close() } else { sendError(.requestTimeout, chat: chat) }
+            if decoder.isIdle {
+                chat.close()
+            } else {
+                sendError(HTTPParseError(.requestTimeout, "the head did not arrive in time"), chat: chat)
+            }
         case .bodyTimeout:
             fail(HTTPParseError(.requestTimeout, "the body stalled"), chat: chat)
         }

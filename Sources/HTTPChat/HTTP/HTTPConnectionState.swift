@@ -51,7 +51,8 @@ struct HTTPConnectionState {
         case sent
     }
 
-    /// The request being answered.
+    /// The request being answered: plain values only, so moving it in and out of ``Request`` costs no
+    /// reference counting on the hot path (the head stays with the connection, a failure in ``failure``).
     struct Exchange: Equatable {
         /// Answers and body events carry it, so a late one for an earlier exchange is ignored.
         let id: Int
@@ -61,16 +62,15 @@ struct HTTPConnectionState {
         var expectation: Continue
         /// Whether the response has been written.
         var responded = false
-        /// The request turned out unreadable after the responder started: its answer is replaced by this.
-        var parseFailure: HTTPParseError?
     }
 
     /// The request, from its head to the end of its exchange.
     enum Request: Equatable {
         /// No request: between requests, or a head arriving.
         case none
-        /// A short body with a known length is collected before the responder runs.
-        case collecting(HTTPRequestHead)
+        /// A short body with a known length is collected before the responder runs (the connection holds the
+        /// head).
+        case collecting
         /// The responder has the request.
         case exchange(Exchange)
     }
@@ -79,6 +79,9 @@ struct HTTPConnectionState {
     private(set) var persistence = Persistence.keepAlive
     private(set) var request = Request.none
     private(set) var lastID = 0
+    /// The exchange's request turned out unreadable after the responder started: its answer is replaced by the
+    /// error response of this.
+    private(set) var failure: HTTPParseError?
 
     /// A connection that opened at `now`: a head is expected.
     init(openedAt now: NIODeadline) {
@@ -86,11 +89,15 @@ struct HTTPConnectionState {
     }
 
     /// A connection in the given state (tests start the machine anywhere).
-    init(phase: Phase, persistence: Persistence = .keepAlive, request: Request = .none, lastID: Int = 0) {
+    init(
+        phase: Phase, persistence: Persistence = .keepAlive, request: Request = .none, lastID: Int = 0,
+        failure: HTTPParseError? = nil
+    ) {
         self.phase = phase
         self.persistence = persistence
         self.request = request
         self.lastID = lastID
+        self.failure = failure
     }
 
     /// The exchange, if the responder has a request.
@@ -122,24 +129,25 @@ struct HTTPConnectionState {
         switch head.framing {
         case .none:
             phase = .busy
-            return .dispatch(id: begin(head, body: .complete))
+            return .dispatch(id: begin(keepAlive: head.keepAlive, expectsContinue: head.expectsContinue, body: .complete))
         case .length(let n) where n <= collectUpTo && !head.expectsContinue:
             phase = .body(since: now)
-            request = .collecting(head)
+            request = .collecting
             return .collect(capacity: n)
         default:
             // A client that expects 100 Continue sends nothing until it is sent (``bodyWanted(id:now:)``).
             phase = head.expectsContinue ? .busy : .body(since: now)
-            return .stream(id: begin(head, body: .streaming))
+            return .stream(id: begin(keepAlive: head.keepAlive, expectsContinue: head.expectsContinue, body: .streaming))
         }
     }
 
-    private mutating func begin(_ head: HTTPRequestHead, body: Body) -> Int {
+    private mutating func begin(keepAlive: Bool, expectsContinue: Bool, body: Body) -> Int {
         lastID += 1
+        failure = nil
         request = .exchange(
             Exchange(
-                id: lastID, clientKeepAlive: head.keepAlive, body: body,
-                expectation: head.expectsContinue ? .pending : .notExpected
+                id: lastID, clientKeepAlive: keepAlive, body: body,
+                expectation: expectsContinue ? .pending : .notExpected
             )
         )
         return lastID
@@ -178,7 +186,7 @@ struct HTTPConnectionState {
     /// What to do at the end of a body.
     enum EndAction: Equatable {
         /// The collected body is whole: run the responder with it (input waits until its response is written).
-        case dispatchCollected(HTTPRequestHead, id: Int)
+        case dispatchCollected(id: Int)
         /// Finish the consumer's stream; the exchange ends at once when it was answered already (then input goes
         /// on when `resumesInput`), else input waits for the answer.
         case finishStream(exchangeDone: Bool, resumesInput: Bool)
@@ -186,12 +194,13 @@ struct HTTPConnectionState {
         case none
     }
 
-    /// The body ended (its trailers are the connection's to hand over).
-    mutating func bodyEnded(now: NIODeadline) -> EndAction {
+    /// The body ended (its trailers are the connection's to hand over). `keepAlive` is what the head of a
+    /// collected body asked for (a collected body never expects `100 Continue`).
+    mutating func bodyEnded(keepAlive: Bool, now: NIODeadline) -> EndAction {
         phase = .busy
         switch request {
-        case .collecting(let head):
-            return .dispatchCollected(head, id: begin(head, body: .complete))
+        case .collecting:
+            return .dispatchCollected(id: begin(keepAlive: keepAlive, expectsContinue: false, body: .complete))
         case .exchange(var ex):
             ex.body = .complete
             request = .exchange(ex)
@@ -250,7 +259,7 @@ struct HTTPConnectionState {
     /// The responder answered exchange `id`. `closesConnection` is set when its error asks to close.
     mutating func responseReady(id: Int, closesConnection: Bool) -> ResponseAction {
         guard case .exchange(var ex) = request, ex.id == id, !ex.responded else { return .discard }
-        if closesConnection || ex.parseFailure != nil { persistence = .closing }
+        if closesConnection || failure != nil { persistence = .closing }
         ex.responded = true
         request = .exchange(ex)
         // A body still arriving is read to its end after the response (handed to its consumer, or discarded
@@ -258,7 +267,7 @@ struct HTTPConnectionState {
         // 100 Continue may never send its body: then close after this response (RFC 9110 §10.1.1).
         let waitsForContinue = ex.expectation == .pending && ex.body != .complete
         let keepAlive = ex.clientKeepAlive && persistence == .keepAlive && !waitsForContinue
-        return .write(keepAlive: keepAlive, replacement: ex.parseFailure, endsExchange: ex.body == .complete)
+        return .write(keepAlive: keepAlive, replacement: failure, endsExchange: ex.body == .complete)
     }
 
     /// The response written closes the connection (its plan was not persistent).
@@ -270,6 +279,7 @@ struct HTTPConnectionState {
     /// the idle timeout runs) or not (the connection is closing).
     mutating func exchangeDone(now: NIODeadline) -> Bool {
         request = .none
+        failure = nil
         guard persistence == .keepAlive else { return false }
         phase = .idle(since: now)
         return true
@@ -296,7 +306,7 @@ struct HTTPConnectionState {
             return .sendError
         case .exchange(var ex):
             guard !ex.responded else { return .closeWhenDone }
-            ex.parseFailure = error
+            failure = error
             if ex.body != .complete { ex.body = .failed }
             request = .exchange(ex)
             return .failBody
@@ -349,12 +359,12 @@ struct HTTPConnectionState {
     // MARK: - Timeouts
 
     /// When the timeout of `phase` runs out, if one runs.
-    func deadline(limits: HTTPLimits) -> NIODeadline? {
+    func deadline(_ timeouts: ConnectionTimeouts) -> NIODeadline? {
         switch phase {
         case .busy: nil
-        case .idle(let since): limits.idleTimeout.map { since + $0 }
-        case .head(let since): limits.headerReadTimeout.map { since + $0 }
-        case .body(let since): limits.bodyReadTimeout.map { since + $0 }
+        case .idle(let since): timeouts.idle.map { since + $0 }
+        case .head(let since): timeouts.headerRead.map { since + $0 }
+        case .body(let since): timeouts.bodyRead.map { since + $0 }
         }
     }
 
@@ -373,8 +383,8 @@ struct HTTPConnectionState {
     }
 
     /// The timer fired at `now`. The phase may have moved on since it was armed, so this reads it again.
-    mutating func timerFired(now: NIODeadline, limits: HTTPLimits) -> TimerAction {
-        guard let deadline = deadline(limits: limits) else { return .none }
+    mutating func timerFired(now: NIODeadline, timeouts: ConnectionTimeouts) -> TimerAction {
+        guard let deadline = deadline(timeouts) else { return .none }
         guard now >= deadline else { return .rearm(deadline) }
         switch phase {
         case .busy:
@@ -393,5 +403,22 @@ struct HTTPConnectionState {
     /// The idle timeout found the last response still going out: idle starts after it.
     mutating func idleRestarted(now: NIODeadline) {
         phase = .idle(since: now)
+    }
+}
+
+/// The connection timeouts of ``HTTPLimits`` as the event loop counts them (`TimeAmount`), converted once per
+/// server: a deadline is then one addition, not a `Duration` conversion per request.
+struct ConnectionTimeouts: Sendable, Equatable {
+    /// ``HTTPLimits/idleTimeout``.
+    let idle: TimeAmount?
+    /// ``HTTPLimits/headerReadTimeout``.
+    let headerRead: TimeAmount?
+    /// ``HTTPLimits/bodyReadTimeout``.
+    let bodyRead: TimeAmount?
+
+    init(_ limits: HTTPLimits) {
+        idle = limits.idleTimeout.map(TimeAmount.init)
+        headerRead = limits.headerReadTimeout.map(TimeAmount.init)
+        bodyRead = limits.bodyReadTimeout.map(TimeAmount.init)
     }
 }

@@ -50,5 +50,10 @@ public struct HTTPLimits: Sendable, Hashable {
 /// One copy of a server's limits that its connections share by reference.
 final class SharedLimits: Sendable {
     let limits: HTTPLimits
-    init(_ limits: HTTPLimits) { self.limits = limits }
+    /// The timeouts of `limits`, converted for the event loop once.
+    let timeouts: ConnectionTimeouts
+    init(_ limits: HTTPLimits) {
+        self.limits = limits
+        self.timeouts = ConnectionTimeouts(limits)
+    }
 }

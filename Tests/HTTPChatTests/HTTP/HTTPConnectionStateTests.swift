@@ -30,11 +30,10 @@ struct HTTPConnectionStateTests {
 
     static func exchange(
         _ body: S.Body, id: Int = 1, keepAlive: Bool = true, expectation: S.Continue = .notExpected,
-        responded: Bool = false, failure: HTTPParseError? = nil
+        responded: Bool = false
     ) -> S.Request {
         var ex = S.Exchange(id: id, clientKeepAlive: keepAlive, body: body, expectation: expectation)
         ex.responded = responded
-        ex.parseFailure = failure
         return .exchange(ex)
     }
 
@@ -58,7 +57,7 @@ struct HTTPConnectionStateTests {
         #expect(answer == action)
         #expect(state.phase == phase)
         switch answer {
-        case .collect: #expect(state.request == .collecting(Self.head(framing)))
+        case .collect: #expect(state.request == .collecting)
         case .dispatch, .stream:
             #expect(state.exchange?.id == 1)
             #expect(state.exchange?.body == (framing == .none ? .complete : .streaming))
@@ -78,7 +77,7 @@ struct HTTPConnectionStateTests {
     // MARK: - Body bytes
 
     @Test("body bytes go where the request is, and restart the body-read timeout", arguments: [
-        (S.Request.collecting(head(.length(4))), S.BodyBytesAction.collect),
+        (S.Request.collecting, S.BodyBytesAction.collect),
         (exchange(.streaming), .yield),
         (exchange(.paused), .yield),
         (exchange(.discarding), .drop),
@@ -115,8 +114,8 @@ struct HTTPConnectionStateTests {
 
     @Test("the end of a body: dispatch what was collected, or end the exchange if it was answered", arguments: [
         // (request, persistence, action, request after, phase after)
-        (S.Request.collecting(head(.length(4))), S.Persistence.keepAlive,
-         S.EndAction.dispatchCollected(head(.length(4)), id: 1), exchange(.complete), S.Phase.busy),
+        (S.Request.collecting, S.Persistence.keepAlive,
+         S.EndAction.dispatchCollected(id: 1), exchange(.complete), S.Phase.busy),
         (exchange(.streaming), .keepAlive, .finishStream(exchangeDone: false, resumesInput: false),
          exchange(.complete), .busy),
         (exchange(.streaming, responded: true), .keepAlive, .finishStream(exchangeDone: true, resumesInput: true),
@@ -129,7 +128,7 @@ struct HTTPConnectionStateTests {
     ])
     func bodyEnds(request: S.Request, persistence: S.Persistence, action: S.EndAction, after: S.Request, phase: S.Phase) {
         var state = S(phase: .body(since: Self.at(0)), persistence: persistence, request: request)
-        let answer3 = state.bodyEnded(now: Self.at(20))
+        let answer3 = state.bodyEnded(keepAlive: true, now: Self.at(20))
         #expect(answer3 == action)
         #expect(state.request == after)
         #expect(state.phase == phase)
@@ -211,12 +210,10 @@ struct HTTPConnectionStateTests {
          .write(keepAlive: true, replacement: nil, endsExchange: true), .keepAlive),
         (exchange(.streaming, expectation: .sent), .keepAlive, false,
          .write(keepAlive: true, replacement: nil, endsExchange: false), .keepAlive),
-        (exchange(.failed, failure: badRequest), .keepAlive, false,
-         .write(keepAlive: false, replacement: badRequest, endsExchange: false), .closing),
         (exchange(.complete, responded: true), .keepAlive, false, .discard, .keepAlive),
         (exchange(.complete, id: 2), .keepAlive, false, .discard, .keepAlive),
         (.none, .keepAlive, false, .discard, .keepAlive),
-        (.collecting(head(.length(3))), .keepAlive, false, .discard, .keepAlive),
+        (.collecting, .keepAlive, false, .discard, .keepAlive),
     ])
     func responses(request: S.Request, persistence: S.Persistence, closes: Bool, action: S.ResponseAction, after: S.Persistence) {
         var state = S(phase: .busy, persistence: persistence, request: request)
@@ -224,6 +221,21 @@ struct HTTPConnectionStateTests {
         #expect(answer6 == action)
         #expect(state.persistence == after)
         if case .write = action { #expect(state.exchange?.responded == true) }
+    }
+
+    @Test("the answer to a request that turned out unreadable is replaced by the error's, and closes")
+    func replacedAnswer() {
+        var state = S(phase: .busy, request: Self.exchange(.streaming))
+        let failed = state.requestFailed(Self.badRequest)
+        #expect(failed == .failBody)
+        #expect(state.failure == Self.badRequest)
+        let answer = state.responseReady(id: 1, closesConnection: false)
+        #expect(answer == .write(keepAlive: false, replacement: Self.badRequest, endsExchange: false))
+        #expect(state.persistence == .closing)
+        // The next exchange starts clean.
+        var next = S(phase: .busy, request: Self.exchange(.complete, responded: true), failure: Self.badRequest)
+        _ = next.exchangeDone(now: Self.at(1))
+        #expect(next.failure == nil)
     }
 
     @Test("after the exchange: the next request is read and the idle timeout runs, unless the connection closes")
@@ -244,9 +256,9 @@ struct HTTPConnectionStateTests {
 
     @Test("a request that cannot be read: an error response, a replaced answer, or a close after the response", arguments: [
         (S.Request.none, S.FailureAction.sendError, S.Request.none),
-        (.collecting(head(.length(9))), .sendError, .none),
-        (exchange(.streaming), .failBody, exchange(.failed, failure: badRequest)),
-        (exchange(.complete), .failBody, exchange(.complete, failure: badRequest)),
+        (.collecting, .sendError, .none),
+        (exchange(.streaming), .failBody, exchange(.failed)),
+        (exchange(.complete), .failBody, exchange(.complete)),
         (exchange(.streaming, responded: true), .closeWhenDone, exchange(.streaming, responded: true)),
     ])
     func failures(request: S.Request, action: S.FailureAction, after: S.Request) {
@@ -254,12 +266,13 @@ struct HTTPConnectionStateTests {
         let answer9 = state.requestFailed(Self.badRequest)
         #expect(answer9 == action)
         #expect(state.request == after)
+        #expect(state.failure == (action == .failBody ? Self.badRequest : nil))
         #expect(state.persistence == .closing)
     }
 
     @Test("a half-close: close after what is owed, failing a body cut short", arguments: [
         (S.Request.none, S.InputClosedAction.closeWhenDone, S.Request.none),
-        (.collecting(head(.length(9))), .closeWhenDone, .none),
+        (.collecting, .closeWhenDone, .none),
         (exchange(.streaming), .failBody(closeWhenDone: false), exchange(.failed)),
         (exchange(.paused, responded: true), .failBody(closeWhenDone: true), exchange(.failed, responded: true)),
         (exchange(.complete), .none, exchange(.complete)),
@@ -275,7 +288,7 @@ struct HTTPConnectionStateTests {
     }
 
     @Test("shutdown closes an idle connection at once; one in an exchange closes after its response", arguments: [
-        (S.Request.none, true), (.collecting(head(.length(1))), false), (exchange(.complete), false),
+        (S.Request.none, true), (.collecting, false), (exchange(.complete), false),
     ])
     func shutdown(request: S.Request, closesNow: Bool) {
         var state = S(phase: .idle(since: Self.at(0)), request: request)
@@ -289,7 +302,7 @@ struct HTTPConnectionStateTests {
     }
 
     @Test("a close fails a body still arriving, and nothing else", arguments: [
-        (S.Request.none, false), (.collecting(head(.length(1))), false), (exchange(.streaming), true),
+        (S.Request.none, false), (.collecting, false), (exchange(.streaming), true),
         (exchange(.paused), true), (exchange(.discarding), true), (exchange(.complete), false), (exchange(.failed), false),
     ])
     func close(request: S.Request, failsBody: Bool) {
@@ -297,7 +310,7 @@ struct HTTPConnectionStateTests {
         let answer12 = state.closed()
         #expect(answer12 == failsBody)
         #expect(state.request == .none)
-        #expect(state.deadline(limits: Self.limits) == nil)
+        #expect(state.deadline(ConnectionTimeouts(Self.limits)) == nil)
     }
 
     // MARK: - Timeouts
@@ -314,7 +327,7 @@ struct HTTPConnectionStateTests {
     ])
     func timeouts(phase: S.Phase, now: NIODeadline, action: S.TimerAction, after: S.Phase) {
         var state = S(phase: phase)
-        let answer13 = state.timerFired(now: now, limits: Self.limits)
+        let answer13 = state.timerFired(now: now, timeouts: ConnectionTimeouts(Self.limits))
         #expect(answer13 == action)
         #expect(state.phase == after)
         #expect(state.persistence == (action == .headTimeout ? .closing : .keepAlive))
@@ -325,39 +338,39 @@ struct HTTPConnectionStateTests {
         var limits = Self.limits
         limits.idleTimeout = nil
         var state = S(phase: .idle(since: Self.at(0)))
-        #expect(state.deadline(limits: limits) == nil)
-        let answer14 = state.timerFired(now: Self.at(1_000_000), limits: limits)
+        #expect(state.deadline(ConnectionTimeouts(limits)) == nil)
+        let answer14 = state.timerFired(now: Self.at(1_000_000), timeouts: ConnectionTimeouts(limits))
         #expect(answer14 == .none)
     }
 
     @Test("a keep-alive connection through two exchanges, on an injected clock")
     func lifeOfAConnection() {
         var state = S(openedAt: Self.at(0))
-        #expect(state.deadline(limits: Self.limits) == Self.at(10))
+        #expect(state.deadline(ConnectionTimeouts(Self.limits)) == Self.at(10))
         state.bytesArrived(now: Self.at(1))
         let answer15 = state.headReceived(Self.head(.none), collectUpTo: 1024, now: Self.at(2))
         #expect(answer15 == .dispatch(id: 1))
-        #expect(state.deadline(limits: Self.limits) == nil, "no timeout while the responder runs")
+        #expect(state.deadline(ConnectionTimeouts(Self.limits)) == nil, "no timeout while the responder runs")
         let answer16 = state.responseReady(id: 1, closesConnection: false)
         #expect(answer16 == .write(keepAlive: true, replacement: nil, endsExchange: true))
         let answer17 = state.exchangeDone(now: Self.at(3))
         #expect(answer17)
-        let answer18 = state.timerFired(now: Self.at(10), limits: Self.limits)
+        let answer18 = state.timerFired(now: Self.at(10), timeouts: ConnectionTimeouts(Self.limits))
         #expect(answer18 == .rearm(Self.at(63)))
         state.bytesArrived(now: Self.at(30))
         let answer19 = state.headReceived(Self.head(.chunked), collectUpTo: 1024, now: Self.at(31))
         #expect(answer19 == .stream(id: 2))
         let answer20 = state.bodyBytesReceived(now: Self.at(50))
         #expect(answer20 == .yield)
-        let answer21 = state.timerFired(now: Self.at(61), limits: Self.limits)
+        let answer21 = state.timerFired(now: Self.at(61), timeouts: ConnectionTimeouts(Self.limits))
         #expect(answer21 == .rearm(Self.at(80)))
         let answer22 = state.responseReady(id: 1, closesConnection: false)
         #expect(answer22 == .discard, "a late answer to the first exchange")
         let answer23 = state.responseReady(id: 2, closesConnection: false)
         #expect(answer23 == .write(keepAlive: true, replacement: nil, endsExchange: false))
-        let answer24 = state.bodyEnded(now: Self.at(70))
+        let answer24 = state.bodyEnded(keepAlive: true, now: Self.at(70))
         #expect(answer24 == .finishStream(exchangeDone: true, resumesInput: true))
-        let answer25 = state.timerFired(now: Self.at(130), limits: Self.limits)
+        let answer25 = state.timerFired(now: Self.at(130), timeouts: ConnectionTimeouts(Self.limits))
         #expect(answer25 == .idleTimeout)
     }
 }
