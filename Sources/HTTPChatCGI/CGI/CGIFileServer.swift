@@ -1,3 +1,4 @@
+public import HTTPChatServer
 public import Logging
 
 /// A folder served as a site whose `cgi-bin` folder holds CGI scripts (what `httpserve --cgi` runs): each

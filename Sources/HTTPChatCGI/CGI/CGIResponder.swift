@@ -1,3 +1,5 @@
+import HTTPChatCore
+public import HTTPChatServer
 import HTTPTypes
 public import Logging
 import NIOConcurrencyHelpers

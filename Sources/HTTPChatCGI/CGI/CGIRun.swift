@@ -1,3 +1,5 @@
+import HTTPChatCore
+import HTTPChatServer
 import HTTPTypes
 import Logging
 import NIOConcurrencyHelpers

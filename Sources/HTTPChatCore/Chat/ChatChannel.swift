@@ -448,7 +448,7 @@ public final class ChatChannel {
     /// The channel starts the watch itself when the socket stops taking bytes and when a close waits for
     /// output; a protocol's own timer (HTTP's idle timeout) calls this for output that waits below the water
     /// mark.
-    func checkSending() -> Bool {
+    package func checkSending() -> Bool {
         guard isSending else { return false }
         watchOutput()
         return true

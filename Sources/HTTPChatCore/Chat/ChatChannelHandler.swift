@@ -1,4 +1,20 @@
-import NIOCore
+package import NIOCore
+
+extension ChatChannel {
+    /// Serves `chatProtocol` on `channel`: makes the channel's ``ChatChannel`` and adds the handler that feeds
+    /// it, after the handlers already in the pipeline. ``ChatListener`` does this for every accepted client;
+    /// HTTPChatTesting's in-process connection for its testing channel. Call on the channel's event loop.
+    ///
+    /// - Parameters:
+    ///   - chatProtocol: the protocol the connection speaks.
+    ///   - configuration: the chat layer's configuration.
+    ///   - channel: the connection's channel.
+    /// - Throws: when the pipeline does not take the handler.
+    package static func serve(_ chatProtocol: any ChatProtocol, configuration: ChatConfiguration, on channel: any Channel) throws {
+        let chat = ChatChannel(protocol: chatProtocol, configuration: configuration, channel: channel)
+        try channel.pipeline.syncOperations.addHandler(ChatChannelHandler(chat: chat))
+    }
+}
 
 /// Sent down a connection's pipeline to ask its protocol to wind down (see ``ChatListener/shutdown(gracePeriod:)``).
 struct ChatShutdownEvent: Sendable {}

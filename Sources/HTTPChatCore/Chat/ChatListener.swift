@@ -86,8 +86,7 @@ public final class ChatListener: Sendable {
                     channel.closeFuture.whenComplete { _ in
                         _ = connections.withLockedValue { $0.removeValue(forKey: id) }
                     }
-                    let chat = ChatChannel(protocol: makeProtocol(), configuration: configuration, channel: channel)
-                    try channel.pipeline.syncOperations.addHandler(ChatChannelHandler(chat: chat))
+                    try ChatChannel.serve(makeProtocol(), configuration: configuration, on: channel)
                 }
             }
             .bind(host: host, port: port)

@@ -65,6 +65,13 @@ public struct ChatProducerContext {
     public let eventLoop: any EventLoop
     /// The chunk size to aim for (``ChatConfiguration/outBufferSize``, asynchat's `ac_out_buffer_size`).
     public let preferredChunkSize: Int
+
+    /// A context for pulling a producer outside a channel (HTTPChatTesting's `ResponseBody.collect()`).
+    package init(allocator: ByteBufferAllocator, eventLoop: any EventLoop, preferredChunkSize: Int) {
+        self.allocator = allocator
+        self.eventLoop = eventLoop
+        self.preferredChunkSize = preferredChunkSize
+    }
 }
 
 /// A producer that hands out one buffer in chunks of the preferred size (asynchat's `simple_producer`).

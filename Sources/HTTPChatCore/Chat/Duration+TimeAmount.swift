@@ -1,4 +1,4 @@
-import NIOCore
+package import NIOCore
 
 // The public API measures time in Swift's `Duration`; NIO's event loops count in `TimeAmount`. This file is
 // the one place one becomes the other (NIO's `TimeAmount(_:)`: whole nanoseconds, clamped to `Int64`), so
@@ -7,14 +7,14 @@ import NIOCore
 
 extension NIODeadline {
     /// The deadline `duration` after `deadline`.
-    static func + (deadline: NIODeadline, duration: Duration) -> NIODeadline {
+    package static func + (deadline: NIODeadline, duration: Duration) -> NIODeadline {
         deadline + TimeAmount(duration)
     }
 }
 
 extension NIOIsolatedEventLoop {
     /// Runs `task` on this loop once `delay` has passed.
-    func scheduleTask<T>(in delay: Duration, _ task: @escaping () throws -> T) -> Scheduled<T> {
+    package func scheduleTask<T>(in delay: Duration, _ task: @escaping () throws -> T) -> Scheduled<T> {
         scheduleTask(in: TimeAmount(delay), task)
     }
 }

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// The `Date` field value (RFC 9110 §5.6.7 IMF-fixdate), computed at most once a second.
-enum HTTPDate {
+package enum HTTPDate {
     private static let cache = NIOLockedValueBox<(second: Int, value: String)>((-1, ""))
 
     /// Now, as `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -29,7 +29,7 @@ enum HTTPDate {
     ///
     /// - Parameter text: the field value.
     /// - Returns: seconds since the epoch, or nil when it is not a valid HTTP-date.
-    static func parse(_ text: some StringProtocol) -> Int? {
+    package static func parse(_ text: some StringProtocol) -> Int? {
         let parts = Substring(text).split(separator: " ", omittingEmptySubsequences: true)
         var day: Int?, month: Int?, year: Int?, clock: Substring?
         if parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT" {
@@ -67,14 +67,14 @@ enum HTTPDate {
     }
 
     /// Formats seconds since the epoch.
-    static func format(_ epochSeconds: Int) -> String {
+    package static func format(_ epochSeconds: Int) -> String {
         let tm = utc(epochSeconds)
         return "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) "
             + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
     }
 
     /// Formats seconds since the epoch as the Common Log Format's time, `10/Oct/2000:13:55:36 +0000`.
-    static func commonLogFormat(_ epochSeconds: Int) -> String {
+    package static func commonLogFormat(_ epochSeconds: Int) -> String {
         let tm = utc(epochSeconds)
         return "\(two(tm.tm_mday))/\(months[Int(tm.tm_mon)])/\(tm.tm_year + 1900):"
             + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"

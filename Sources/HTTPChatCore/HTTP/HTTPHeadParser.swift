@@ -21,40 +21,7 @@ public enum HTTPHeadParser {
         return try result.get()
     }
 
-    // MARK: - Bytes
-
-    static let cr = UInt8(ascii: "\r")
-    static let lf = UInt8(ascii: "\n")
-    static let sp = UInt8(ascii: " ")
-    static let htab = UInt8(ascii: "\t")
-    static let colon = UInt8(ascii: ":")
-
-    /// A lookup table: ASCII letters and digits, and the bytes of `extra`.
-    static func alphanumericTable(plus extra: String) -> [Bool] {
-        (0..<256).map { b in
-            switch UInt8(b) {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default:
-                return extra.utf8.contains(UInt8(b))
-            }
-        }
-    }
-
-    /// RFC 9110 §5.6.2 tchar.
-    static let isTokenByte = alphanumericTable(plus: "!#$%&'*+-.^_`|~")
-
-    /// A field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
-    @inline(__always)
-    static func isValueByte(_ b: UInt8) -> Bool {
-        b == htab || (b >= 0x20 && b != 0x7F)
-    }
-
-    @inline(__always)
-    static func lower(_ b: UInt8) -> UInt8 {
-        (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b | 0x20 : b
-    }
+    // MARK: - Bytes (the shared tables are HTTPGrammar's)
 
     /// Whether `bytes[range]` equals the lower-case ASCII `name`, ignoring case.
     @inline(__always)
@@ -63,7 +30,7 @@ public enum HTTPHeadParser {
         let n = name.utf8Start
         var i = 0
         for at in range {
-            if lower(bytes[at]) != n[i] { return false }
+            if HTTPGrammar.lower(bytes[at]) != n[i] { return false }
             i += 1
         }
         return true
@@ -74,7 +41,7 @@ public enum HTTPHeadParser {
     static func parse(_ b: UnsafeRawBufferPointer, limits: HTTPLimits) throws(HTTPParseError) -> HTTPRequestHead {
         let n = b.count
         var p = 0
-        while p + 1 < n && b[p] == cr && b[p + 1] == lf { p += 2 }  // leading empty lines
+        while p + 1 < n && b[p] == HTTPGrammar.cr && b[p + 1] == HTTPGrammar.lf { p += 2 }  // leading empty lines
         guard p < n else { throw .bad("empty request") }
 
         // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
@@ -83,12 +50,12 @@ public enum HTTPHeadParser {
             throw requestLineTooLong(UnsafeRawBufferPointer(rebasing: b[p..<lineEnd]), limits: limits)
         }
         var q = p
-        while q < lineEnd && isTokenByte[Int(b[q])] { q += 1 }
-        guard q > p, q < lineEnd, b[q] == sp else { throw .bad("invalid method") }
+        while q < lineEnd && HTTPGrammar.isTokenByte[Int(b[q])] { q += 1 }
+        guard q > p, q < lineEnd, b[q] == HTTPGrammar.sp else { throw .bad("invalid method") }
         let methodRange = p..<q
         q += 1
         let targetStart = q
-        while q < lineEnd && b[q] != sp {
+        while q < lineEnd && b[q] != HTTPGrammar.sp {
             guard b[q] > 0x20 && b[q] < 0x7F else { throw .bad("invalid byte in request target") }
             // No request-target form has a fragment (RFC 9112 §3.2; RFC 9110 §7.1: a client sends the URI
             // without it). Serving the path before the `#` would be autocorrecting an invalid request line,
@@ -126,16 +93,16 @@ public enum HTTPHeadParser {
             p += 2  // CRLF of the previous line
             let end = try endOfLine(b, from: p)
             guard end > p else { throw .bad("empty line inside the head") }
-            guard b[p] != sp && b[p] != htab else { throw .bad("obs-fold or whitespace before a field line") }
+            guard b[p] != HTTPGrammar.sp && b[p] != HTTPGrammar.htab else { throw .bad("obs-fold or whitespace before a field line") }
             var c = p
-            while c < end && isTokenByte[Int(b[c])] { c += 1 }
-            guard c > p, c < end, b[c] == colon else { throw .bad("invalid field name") }
+            while c < end && HTTPGrammar.isTokenByte[Int(b[c])] { c += 1 }
+            guard c > p, c < end, b[c] == HTTPGrammar.colon else { throw .bad("invalid field name") }
             let nameRange = p..<c
             var vs = c + 1
             var ve = end
-            while vs < ve && (b[vs] == sp || b[vs] == htab) { vs += 1 }
-            while ve > vs && (b[ve - 1] == sp || b[ve - 1] == htab) { ve -= 1 }
-            for i in vs..<ve where !isValueByte(b[i]) { throw .bad("control character in a field value") }
+            while vs < ve && (b[vs] == HTTPGrammar.sp || b[vs] == HTTPGrammar.htab) { vs += 1 }
+            while ve > vs && (b[ve - 1] == HTTPGrammar.sp || b[ve - 1] == HTTPGrammar.htab) { ve -= 1 }
+            for i in vs..<ve where !HTTPGrammar.isValueByte(b[i]) { throw .bad("control character in a field value") }
             count += 1
             if count > limits.maxHeaderCount {
                 throw HTTPParseError(.headersTooLarge, "more than \(limits.maxHeaderCount) fields")
@@ -240,9 +207,9 @@ public enum HTTPHeadParser {
         // when it decides, and the verdict must not depend on how the bytes were cut.
         let n = min(line.count, limits.maxRequestLineLength)
         var i = 0
-        while i < n && isTokenByte[Int(line[i])] { i += 1 }
+        while i < n && HTTPGrammar.isTokenByte[Int(line[i])] { i += 1 }
         guard i < n else { return HTTPParseError(.notImplemented, "a method of \(i) bytes or more") }
-        guard i > 0, line[i] == sp else { return .bad("invalid method") }
+        guard i > 0, line[i] == HTTPGrammar.sp else { return .bad("invalid method") }
         let method = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<i]), as: UTF8.self)
         if let accepted = limits.acceptedMethods, !accepted.contains(method) {
             return HTTPParseError(.notImplemented, "method of \(i) bytes")
@@ -258,11 +225,11 @@ public enum HTTPHeadParser {
         let n = b.count
         while i < n {
             let c = b[i]
-            if c == cr {
-                guard i + 1 < n, b[i + 1] == lf else { throw .bad("bare CR") }
+            if c == HTTPGrammar.cr {
+                guard i + 1 < n, b[i + 1] == HTTPGrammar.lf else { throw .bad("bare CR") }
                 return i
             }
-            if c == lf { throw .bad("bare LF") }
+            if c == HTTPGrammar.lf { throw .bad("bare LF") }
             i += 1
         }
         return n
@@ -302,7 +269,7 @@ public enum HTTPHeadParser {
             b[r.lowerBound] == UInt8(ascii: "H"), b[r.lowerBound + 1] == UInt8(ascii: "T"),
             b[r.lowerBound + 2] == UInt8(ascii: "T"), b[r.lowerBound + 3] == UInt8(ascii: "P"),
             b[r.lowerBound + 4] == UInt8(ascii: "/"), b[r.lowerBound + 6] == UInt8(ascii: "."),
-            isDigit(b[r.lowerBound + 5]), isDigit(b[r.lowerBound + 7])
+            HTTPGrammar.isDigit(b[r.lowerBound + 5]), HTTPGrammar.isDigit(b[r.lowerBound + 7])
         else { throw .bad("invalid HTTP version") }
         let version = HTTPVersion(
             major: Int(b[r.lowerBound + 5] - UInt8(ascii: "0")),
@@ -314,15 +281,12 @@ public enum HTTPHeadParser {
         return version.minor == 0 ? .http1_0 : .http1_1
     }
 
-    @inline(__always)
-    static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
-
     /// `1*DIGIT`, without sign or inner whitespace, with an overflow check (RFC 9110 §8.6).
     static func parseContentLength(_ v: UnsafeRawBufferPointer) throws(HTTPParseError) -> Int {
         guard !v.isEmpty else { throw .bad("empty Content-Length") }
         var n = 0
         for c in v {
-            guard isDigit(c) else { throw .bad("invalid Content-Length") }
+            guard HTTPGrammar.isDigit(c) else { throw .bad("invalid Content-Length") }
             let (times10, o1) = n.multipliedReportingOverflow(by: 10)
             let (sum, o2) = times10.addingReportingOverflow(Int(c - UInt8(ascii: "0")))
             guard !o1, !o2 else { throw .bad("Content-Length overflows") }
@@ -341,16 +305,16 @@ public enum HTTPHeadParser {
             i = 1
             while i < n && v[i] != UInt8(ascii: "]") {
                 let c = v[i]
-                guard isHex(c) || c == colon || c == UInt8(ascii: ".") else { return false }
+                guard HTTPGrammar.isHex(c) || c == HTTPGrammar.colon || c == UInt8(ascii: ".") else { return false }
                 i += 1
             }
             guard i < n else { return false }
             i += 1
         } else {
-            while i < n && v[i] != colon {
+            while i < n && v[i] != HTTPGrammar.colon {
                 let c = v[i]
                 if c == UInt8(ascii: "%") {
-                    guard i + 2 < n, isHex(v[i + 1]), isHex(v[i + 2]) else { return false }
+                    guard i + 2 < n, HTTPGrammar.isHex(v[i + 1]), HTTPGrammar.isHex(v[i + 2]) else { return false }
                     i += 3
                     continue
                 }
@@ -359,37 +323,18 @@ public enum HTTPHeadParser {
             }
         }
         guard i < n else { return true }
-        guard v[i] == colon else { return false }
+        guard v[i] == HTTPGrammar.colon else { return false }
         i += 1
         while i < n {
-            guard isDigit(v[i]) else { return false }
+            guard HTTPGrammar.isDigit(v[i]) else { return false }
             i += 1
         }
         return true
     }
 
-    @inline(__always)
-    static func isHex(_ c: UInt8) -> Bool {
-        isDigit(c) || (lower(c) >= UInt8(ascii: "a") && lower(c) <= UInt8(ascii: "f"))
-    }
-
     /// RFC 3986 unreserved and sub-delims.
-    static let isHostByte = alphanumericTable(plus: "-._~!$&'()*+,;=")
+    static let isHostByte = HTTPGrammar.alphanumericTable(plus: "-._~!$&'()*+,;=")
 
     @inline(__always)
     static func isUnreservedOrSubDelim(_ c: UInt8) -> Bool { isHostByte[Int(c)] }
-}
-
-extension Substring {
-    /// Without leading and trailing SP and HTAB (RFC 9110 §5.6.3 OWS).
-    func trimmingOWS() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return s
-    }
-}
-
-extension String {
-    func trimmingOWSString() -> String { String(Substring(self).trimmingOWS()) }
 }

@@ -48,7 +48,9 @@ public struct HTTPLimits: Sendable, Hashable {
 }
 
 /// One copy of a server's limits that its connections share by reference.
-final class SharedLimits: Sendable {
-    let limits: HTTPLimits
-    init(_ limits: HTTPLimits) { self.limits = limits }
+package final class SharedLimits: Sendable {
+    /// The limits.
+    package let limits: HTTPLimits
+    /// Wraps `limits`.
+    package init(_ limits: HTTPLimits) { self.limits = limits }
 }

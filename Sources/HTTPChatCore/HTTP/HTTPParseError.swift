@@ -58,5 +58,6 @@ public struct HTTPParseError: Error, Hashable, Sendable, CustomStringConvertible
     /// The status and the detail.
     public var description: String { "\(status.code) \(status.reasonPhrase): \(detail)" }
 
-    static func bad(_ detail: String) -> HTTPParseError { HTTPParseError(.badRequest, detail) }
+    /// A 400 with `detail`.
+    package static func bad(_ detail: String) -> HTTPParseError { HTTPParseError(.badRequest, detail) }
 }

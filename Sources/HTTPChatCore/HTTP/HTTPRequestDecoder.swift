@@ -67,7 +67,7 @@ public struct HTTPRequestDecoder: Sendable {
     }
 
     /// Creates a decoder that reads `shared`'s limits.
-    init(shared: SharedLimits) {
+    package init(shared: SharedLimits) {
         self.shared = shared
     }
 
@@ -263,7 +263,7 @@ public struct HTTPRequestDecoder: Sendable {
     /// or LF seen here is bare, which RFC 9112 §2.2 and §7.1 do not allow: the request is refused at once
     /// instead of waiting, until a timeout, for a CRLF a client ending its lines in LF never sends.
     static func firstLineBreak(_ data: ByteBuffer) -> Int? {
-        data.withUnsafeReadableBytes { b in b.firstIndex { $0 == HTTPHeadParser.lf || $0 == HTTPHeadParser.cr } }
+        data.withUnsafeReadableBytes { b in b.firstIndex { $0 == HTTPGrammar.lf || $0 == HTTPGrammar.cr } }
     }
 
     /// Whether head bytes hold an LF not preceded by CR (`previous` is the byte collected before `data`). A
@@ -274,9 +274,9 @@ public struct HTTPRequestDecoder: Sendable {
         data.withUnsafeReadableBytes { b in
             guard let base = b.baseAddress else { return false }
             var from = 0
-            while from < b.count, let hit = memchr(base + from, Int32(HTTPHeadParser.lf), b.count - from) {
+            while from < b.count, let hit = memchr(base + from, Int32(HTTPGrammar.lf), b.count - from) {
                 let at = base.distance(to: UnsafeRawPointer(hit))
-                if (at == 0 ? previous : b[at - 1]) != HTTPHeadParser.cr { return true }
+                if (at == 0 ? previous : b[at - 1]) != HTTPGrammar.cr { return true }
                 from = at + 1
             }
             return false
@@ -297,9 +297,9 @@ public struct HTTPRequestDecoder: Sendable {
         let result = line.withUnsafeReadableBytes { b -> Result<Int, HTTPParseError> in
             var i = 0
             var size = 0
-            while i < b.count, HTTPHeadParser.isHex(b[i]) {
+            while i < b.count, HTTPGrammar.isHex(b[i]) {
                 let c = b[i]
-                let digit = HTTPHeadParser.isDigit(c) ? Int(c - 48) : Int(HTTPHeadParser.lower(c) - 87)
+                let digit = HTTPGrammar.isDigit(c) ? Int(c - 48) : Int(HTTPGrammar.lower(c) - 87)
                 let (shifted, o1) = size.multipliedReportingOverflow(by: 16)
                 let (sum, o2) = shifted.addingReportingOverflow(digit)
                 if o1 || o2 { return .failure(.bad("chunk size overflows")) }
@@ -311,7 +311,7 @@ public struct HTTPRequestDecoder: Sendable {
                 guard b[i] == UInt8(ascii: ";") else { return .failure(.bad("invalid chunk extension")) }
                 i += 1
                 let nameStart = i
-                while i < b.count, HTTPHeadParser.isTokenByte[Int(b[i])] { i += 1 }
+                while i < b.count, HTTPGrammar.isTokenByte[Int(b[i])] { i += 1 }
                 guard i > nameStart else { return .failure(.bad("empty chunk extension name")) }
                 guard i < b.count, b[i] == UInt8(ascii: "=") else { continue }
                 i += 1
@@ -326,13 +326,13 @@ public struct HTTPRequestDecoder: Sendable {
                             break
                         }
                         if c == UInt8(ascii: "\\") {
-                            guard i + 1 < b.count, HTTPHeadParser.isValueByte(b[i + 1]) else {
+                            guard i + 1 < b.count, HTTPGrammar.isValueByte(b[i + 1]) else {
                                 return .failure(.bad("invalid quoted-pair in chunk extension"))
                             }
                             i += 2
                             continue
                         }
-                        guard HTTPHeadParser.isValueByte(c) else {
+                        guard HTTPGrammar.isValueByte(c) else {
                             return .failure(.bad("invalid byte in chunk extension"))
                         }
                         i += 1
@@ -340,7 +340,7 @@ public struct HTTPRequestDecoder: Sendable {
                     guard closed else { return .failure(.bad("unterminated quoted chunk extension")) }
                 } else {
                     let valueStart = i
-                    while i < b.count, HTTPHeadParser.isTokenByte[Int(b[i])] { i += 1 }
+                    while i < b.count, HTTPGrammar.isTokenByte[Int(b[i])] { i += 1 }
                     guard i > valueStart else { return .failure(.bad("empty chunk extension value")) }
                 }
             }
@@ -356,7 +356,7 @@ public struct HTTPRequestDecoder: Sendable {
         let result = collected.withUnsafeReadableBytes { b -> Result<HTTPField, HTTPParseError> in
             guard let first = b.first, first != 32, first != 9 else { return .failure(.bad("obs-fold in trailers")) }
             var c = 0
-            while c < b.count, HTTPHeadParser.isTokenByte[Int(b[c])] { c += 1 }
+            while c < b.count, HTTPGrammar.isTokenByte[Int(b[c])] { c += 1 }
             guard c > 0, c < b.count, b[c] == UInt8(ascii: ":") else {
                 return .failure(.bad("invalid trailer field name"))
             }
@@ -364,7 +364,7 @@ public struct HTTPRequestDecoder: Sendable {
             var ve = b.count
             while vs < ve && (b[vs] == 32 || b[vs] == 9) { vs += 1 }
             while ve > vs && (b[ve - 1] == 32 || b[ve - 1] == 9) { ve -= 1 }
-            for i in vs..<ve where !HTTPHeadParser.isValueByte(b[i]) {
+            for i in vs..<ve where !HTTPGrammar.isValueByte(b[i]) {
                 return .failure(.bad("invalid byte in a trailer value"))
             }
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[0..<c]), as: UTF8.self)

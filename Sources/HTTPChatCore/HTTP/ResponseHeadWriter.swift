@@ -1,18 +1,18 @@
-import HTTPTypes
-import NIOCore
+package import HTTPTypes
+package import NIOCore
 
 /// Serializes a response head (RFC 9112 §4, §5): status line, the handler's fields, then the fields the
 /// server decides.
-enum ResponseHeadWriter {
+package enum ResponseHeadWriter {
     /// How the connection is announced.
-    enum ConnectionField {
+    package enum ConnectionField {
         case none
         case close
         case keepAlive
     }
 
     /// How the body is framed.
-    enum Framing: Equatable {
+    package enum Framing: Equatable {
         case none
         case length(Int)
         case chunked
@@ -58,7 +58,7 @@ enum ResponseHeadWriter {
     }
 
     /// Writes a status line and fields ending in the empty line.
-    static func write(
+    package static func write(
         status: HTTPResponse.Status,
         fields: HTTPFields,
         framing: Framing,

@@ -1,17 +1,17 @@
-import HTTPTypes
+package import HTTPTypes
 
 /// How one response goes on the wire, decided from the request and the response alone (no I/O): the framing
 /// of its body (RFC 9112 §6), whether it carries one, and whether the connection stays open (§9.3). The
 /// connection carries the plan out.
-struct ResponsePlan: Equatable {
+package struct ResponsePlan: Equatable {
     /// How the body is delimited.
-    var framing: ResponseHeadWriter.Framing
+    package var framing: ResponseHeadWriter.Framing
     /// What the `Connection` field says.
-    var connection: ResponseHeadWriter.ConnectionField
+    package var connection: ResponseHeadWriter.ConnectionField
     /// Whether body bytes follow the head (not for HEAD, 1xx, 204, 304).
-    var sendsBody: Bool
+    package var sendsBody: Bool
     /// Whether the connection stays open after this response.
-    var persistent: Bool
+    package var persistent: Bool
 
     /// Plans a response.
     ///
@@ -22,7 +22,7 @@ struct ResponsePlan: Equatable {
     ///   - status: the final status (see ``isFinal(_:)``).
     ///   - bodyLength: the body's declared length, nil when unknown.
     /// - Returns: the plan.
-    static func make(
+    package static func make(
         method: HTTPRequest.Method, version: HTTPVersion, keepAlive: Bool, status: HTTPResponse.Status, bodyLength: Int?
     ) -> ResponsePlan {
         let code = status.code
@@ -54,7 +54,7 @@ struct ResponsePlan: Equatable {
     ///
     /// - Parameter status: the status a responder returned.
     /// - Returns: whether it is a final status.
-    static func isFinal(_ status: HTTPResponse.Status) -> Bool {
+    package static func isFinal(_ status: HTTPResponse.Status) -> Bool {
         (200...599).contains(status.code)
     }
 }

@@ -1,4 +1,6 @@
 /// The `Range` header for byte ranges (RFC 9110 §14.1, §14.2), parsed and resolved against a length. Pure.
+import HTTPChatCore
+
 public enum ByteRanges {
     /// What to send.
     public enum Resolution: Equatable, Sendable {

@@ -1,3 +1,4 @@
+import HTTPChatCore
 public import HTTPTypes
 
 /// `Accept-Encoding` and `Accept` with q-values (RFC 9110 §12.5).

@@ -1,3 +1,4 @@
+import HTTPChatCore
 import HTTPTypes
 import NIOCore
 import NIOPosix

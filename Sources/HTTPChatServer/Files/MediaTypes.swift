@@ -1,5 +1,7 @@
 /// Content types by file extension: the common web types. Text types carry `charset=utf-8`; unknown
 /// extensions are `application/octet-stream`.
+import HTTPChatCore
+
 public enum MediaTypes {
     /// Extension (lower case, without the dot) to media type.
     public static let byExtension: [String: String] = [

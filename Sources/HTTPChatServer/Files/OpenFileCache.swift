@@ -1,3 +1,4 @@
+import HTTPChatCore
 import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,3 +1,4 @@
+import HTTPChatCore
 public import HTTPTypes
 
 /// A representation's validators (RFC 9110 §8.8): an entity tag and a modification time.
@@ -132,4 +133,14 @@ struct FNV1a64 {
 extension Array where Element == String {
     /// The values joined as one list, or nil when there are none.
     func joinedList() -> String? { isEmpty ? nil : joined(separator: ", ") }
+}
+
+// Here, not beside FileInfo in Producers/: validators are the file server's concern, and this keeps Producers
+// from reaching up into Files.
+extension FileInfo {
+    /// The file's strong validators (see
+    /// ``Validators/forFile(device:inode:size:mtimeSeconds:mtimeNanoseconds:)``).
+    public var validators: Validators {
+        .forFile(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
+    }
 }

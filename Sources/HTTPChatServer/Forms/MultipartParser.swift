@@ -1,3 +1,4 @@
+import HTTPChatCore
 public import NIOCore
 
 /// Limits for multipart bodies. Every value has a documented default.
@@ -218,11 +219,11 @@ public struct MultipartParser: Sendable {
         let text = String(buffer: line)
         guard let colon = text.firstIndex(of: ":") else { throw .malformed("bad part header") }
         let name = text[..<colon]
-        guard !name.isEmpty, name.utf8.allSatisfy({ HTTPHeadParser.isTokenByte[Int($0)] }) else {
+        guard !name.isEmpty, name.utf8.allSatisfy({ HTTPGrammar.isTokenByte[Int($0)] }) else {
             throw .malformed("bad part header name")
         }
         let value = text[text.index(after: colon)...].trimmingOWS()
-        guard value.utf8.allSatisfy({ HTTPHeadParser.isValueByte($0) }) else { throw .malformed("bad part header value") }
+        guard value.utf8.allSatisfy({ HTTPGrammar.isValueByte($0) }) else { throw .malformed("bad part header value") }
         headers.append((name.lowercased(), String(value)))
     }
 
@@ -258,7 +259,7 @@ public struct MultipartParser: Sendable {
             let key = takeToken().lowercased()
             guard chars.first == "=" else { continue }
             chars = chars.dropFirst()
-            chars = chars.drop { $0 == " " || $0 == "\t" }
+            chars = chars.droppingLeadingOWS()
             var v = ""
             if chars.first == "\"" {
                 chars = chars.dropFirst()

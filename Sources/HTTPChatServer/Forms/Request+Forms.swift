@@ -1,3 +1,4 @@
+import HTTPChatCore
 public import NIOCore
 
 /// A `multipart/form-data` form read whole into memory (bounded), for small forms.

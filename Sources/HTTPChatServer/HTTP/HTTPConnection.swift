@@ -1,10 +1,11 @@
+package import HTTPChatCore
 import HTTPTypes
-import Logging
+package import Logging
 import NIOCore
 
 /// What every connection of a server shares: one instance per server (a class, so each connection holds a
 /// reference instead of its own copy of the limits and logger; 10,000 idle connections are ~2 MiB lighter).
-final class HTTPConnectionContext: Sendable {
+package final class HTTPConnectionContext: Sendable {
     let responder: any HTTPResponder
     let immediate: (any ImmediateHTTPResponder)?
     /// The limits, one copy that the connections' decoders share by reference.
@@ -12,12 +13,16 @@ final class HTTPConnectionContext: Sendable {
     var limits: HTTPLimits { shared.limits }
     let logger: Logger
 
-    init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger) {
+    /// The context of `responder`'s connections.
+    package init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger) {
         self.responder = responder
         self.immediate = responder as? any ImmediateHTTPResponder
         self.shared = SharedLimits(limits)
         self.logger = logger
     }
+
+    /// A new connection's protocol (for a channel the listener did not make: HTTPChatTesting's).
+    package func makeConnection() -> any ChatProtocol { HTTPConnection(context: self) }
 }
 
 /// HTTP/1.1 on the chat layer: the seeds' `http_request_handler`, grown up. One per connection.

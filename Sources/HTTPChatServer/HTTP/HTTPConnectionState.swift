@@ -1,3 +1,4 @@
+import HTTPChatCore
 import NIOCore
 
 /// The exchange state of one HTTP/1.1 connection as values, with no I/O (SwiftNIO's `HTTPServerPipelineHandler`

@@ -1,3 +1,4 @@
+import HTTPChatCore
 import HTTPTypes
 
 /// `OPTIONS *`: a question about the server in general, not about any resource (RFC 9110 §9.3.7; the

@@ -1,3 +1,4 @@
+public import HTTPChatCore
 import NIOCore
 
 /// Frames another producer's output with `Transfer-Encoding: chunked` (RFC 9112 §7.1), so a body of unknown

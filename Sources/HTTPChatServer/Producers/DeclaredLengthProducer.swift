@@ -1,3 +1,4 @@
+import HTTPChatCore
 import NIOCore
 
 /// Holds a producer to the length its response declared in `Content-Length`: output past the length, or an

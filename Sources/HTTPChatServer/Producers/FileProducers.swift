@@ -1,3 +1,4 @@
+public import HTTPChatCore
 public import NIOCore
 import NIOPosix
 
@@ -162,12 +163,6 @@ public struct FileInfo: Sendable, Hashable {
     public var inode: UInt64
     /// The device the file is on (`st_dev`).
     public var device: UInt64
-
-    /// The file's strong validators (see
-    /// ``Validators/forFile(device:inode:size:mtimeSeconds:mtimeNanoseconds:)``).
-    public var validators: Validators {
-        .forFile(device: device, inode: inode, size: size, mtimeSeconds: mtimeSeconds, mtimeNanoseconds: mtimeNanoseconds)
-    }
 
     /// Describes a file that is not on disk (an ``InMemoryFileProvider``'s, say).
     ///

@@ -1,3 +1,4 @@
+public import HTTPChatCore
 import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix

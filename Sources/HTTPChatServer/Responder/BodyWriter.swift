@@ -1,3 +1,4 @@
+package import HTTPChatCore
 public import NIOCore
 import NIOConcurrencyHelpers
 
@@ -12,7 +13,7 @@ import Darwin
 public struct BodyWriter: Sendable {
     let sink: any BodySink
 
-    init(_ sink: any BodySink) { self.sink = sink }
+    package init(_ sink: any BodySink) { self.sink = sink }
 
     /// Writes a chunk of the body.
     ///
@@ -40,23 +41,14 @@ public enum BodyWriterError: Error, Sendable {
     case aborted
 }
 
-protocol BodySink: Sendable {
+/// Where a ``BodyWriter`` puts the bytes: the connection's ``StreamBridge``, or a test's collector.
+package protocol BodySink: Sendable {
     func write(_ bytes: ByteBuffer) async throws
-}
-
-/// Collects a streamed body in memory (in-process tests).
-final class CollectingWriter: BodySink {
-    private let box = NIOLockedValueBox(ByteBuffer())
-    var bytes: ByteBuffer { box.withLockedValue { $0 } }
-    func write(_ bytes: ByteBuffer) async throws {
-        var bytes = bytes
-        _ = box.withLockedValue { $0.writeBuffer(&bytes) }
-    }
 }
 
 /// The bridge between a handler writing a body and the connection pulling it: a ``ChatProducer`` on one side,
 /// a ``BodySink`` on the other, with a bounded queue between them.
-final class StreamBridge: BodySink, @unchecked Sendable {
+package final class StreamBridge: BodySink, @unchecked Sendable {
     // @unchecked: every field is guarded by `lock`.
     private let lock = NIOLock()
     private var queue: [ByteBuffer] = []
@@ -68,12 +60,15 @@ final class StreamBridge: BodySink, @unchecked Sendable {
     private let highWaterMark: Int
     private let lowWaterMark: Int
 
-    init(highWaterMark: Int = 64 * 1024, lowWaterMark: Int = 16 * 1024) {
+    /// A bridge that holds writers back above `highWaterMark` queued bytes until the queue is down to
+    /// `lowWaterMark`.
+    package init(highWaterMark: Int = 64 * 1024, lowWaterMark: Int = 16 * 1024) {
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
     }
 
-    func write(_ bytes: ByteBuffer) async throws {
+    /// Queues `bytes`, waiting while the queue is above the high-water mark.
+    package func write(_ bytes: ByteBuffer) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let (wake, resume): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
                 if failed || finished { return (nil, false) }
@@ -95,7 +90,7 @@ final class StreamBridge: BodySink, @unchecked Sendable {
     }
 
     /// The handler returned: the body ends after what is queued.
-    func finish() {
+    package func finish() {
         let wake: EventLoopPromise<Void>? = lock.withLock {
             finished = true
             defer { producerWaiting = nil }
@@ -106,7 +101,7 @@ final class StreamBridge: BodySink, @unchecked Sendable {
 
     /// The connection went away, or the writer failed: writers fail from now on, and the connection, if it
     /// still pulls, aborts instead of ending the body.
-    func fail() {
+    package func fail() {
         let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = lock.withLock {
             failed = true
             queue.removeAll()
@@ -145,15 +140,19 @@ final class StreamBridge: BodySink, @unchecked Sendable {
 }
 
 /// The producer face of a ``StreamBridge``.
-struct StreamBridgeProducer: ChatProducer {
+package struct StreamBridgeProducer: ChatProducer {
     let bridge: StreamBridge
-    mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput { bridge.pull(context) }
-    mutating func cancel() { bridge.fail() }
+    /// The producer of `bridge`'s bytes.
+    package init(bridge: StreamBridge) { self.bridge = bridge }
+    /// The next queued bytes, a wait, or the end.
+    package mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput { bridge.pull(context) }
+    /// Fails the bridge: its writer sees the connection closed.
+    package mutating func cancel() { bridge.fail() }
 }
 
 extension ByteBuffer {
     /// Appends `count` bytes read with `pread` from `fd` at `offset` (blocking: not for event loops).
-    mutating func writePositionalRead(fd: CInt, offset: Int, count: Int) throws {
+    package mutating func writePositionalRead(fd: CInt, offset: Int, count: Int) throws {
         var remaining = count
         var at = offset
         while remaining > 0 {

@@ -9,9 +9,9 @@
 ///
 /// Before this was shared, the CGI decision looked at the raw path (`hasPrefix("/cgi-bin/")`) while the file
 /// server canonicalized, so `//cgi-bin/x.sh` or `/%63gi-bin/x.sh` was served as a file: the script's source.
-enum CanonicalPath {
+package enum CanonicalPath {
     /// Why a path has no canonical form.
-    enum Refusal: Error, Equatable {
+    package enum Refusal: Error, Equatable {
         /// A malformed escape, invalid or overlong UTF-8, NUL, or a `..` segment.
         case malformed
     }
@@ -21,7 +21,7 @@ enum CanonicalPath {
     /// - Parameter rawPath: the path as sent, still percent-encoded (``Request/rawPath``).
     /// - Returns: the decoded segments, without empty and `.` ones.
     /// - Throws: ``Refusal/malformed``.
-    static func segments(_ rawPath: Substring) throws(Refusal) -> [String] {
+    package static func segments(_ rawPath: Substring) throws(Refusal) -> [String] {
         var out: [String] = []
         for part in split(rawPath) {
             guard let name = PercentEncoding.decode(part) else { throw .malformed }
@@ -45,17 +45,17 @@ enum CanonicalPath {
     }
 
     /// Whether `name` holds a `/` or `\` byte.
-    static func hasSeparator(_ name: some StringProtocol) -> Bool {
+    package static func hasSeparator(_ name: some StringProtocol) -> Bool {
         name.utf8.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }
     }
 
     /// Whether `name` starts with a `.` byte (a dotfile), whatever combining mark may follow it.
-    static func isHidden(_ name: some StringProtocol) -> Bool {
+    package static func isHidden(_ name: some StringProtocol) -> Bool {
         name.utf8.first == UInt8(ascii: ".")
     }
 
     /// Whether `path` ends in a `/` byte.
-    static func hasTrailingSlash(_ path: Substring) -> Bool {
+    package static func hasTrailingSlash(_ path: Substring) -> Bool {
         path.utf8.last == UInt8(ascii: "/")
     }
 
@@ -67,7 +67,7 @@ enum CanonicalPath {
     ///   - segments: decoded segments, none empty.
     ///   - trailingSlash: whether to end in `/`.
     /// - Returns: the encoded path; `/` for no segments.
-    static func encoded(_ segments: [String], trailingSlash: Bool = false) -> String {
+    package static func encoded(_ segments: [String], trailingSlash: Bool = false) -> String {
         guard !segments.isEmpty else { return "/" }
         var out = ""
         for segment in segments {

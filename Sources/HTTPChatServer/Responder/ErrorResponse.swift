@@ -1,3 +1,4 @@
+import HTTPChatCore
 import HTTPTypes
 
 /// What an error thrown while answering a request becomes: the one place errors are mapped to a status

@@ -1,3 +1,4 @@
+public import HTTPChatCore
 public import HTTPTypes
 public import NIOCore
 

@@ -1,3 +1,4 @@
+public import HTTPChatCore
 public import HTTPTypes
 public import NIOCore
 #if canImport(FoundationEssentials)
@@ -5,7 +6,6 @@ public import FoundationEssentials
 #else
 public import Foundation
 #endif
-import NIOPosix
 
 /// A response: status, fields and a body. The server adds `Date`, `Content-Length` or chunked framing, and
 /// `Connection` as the exchange needs.
@@ -70,13 +70,13 @@ public struct Response: Sendable {
 
 /// A response body: a producer pulled by the connection, possibly of unknown length (then sent chunked).
 public struct ResponseBody: Sendable {
-    enum Storage: Sendable {
+    package enum Storage: Sendable {
         case bytes(ByteBuffer)
         case producer(any ChatProducer, length: Int?)
         case stream(length: Int?, @Sendable (BodyWriter) async throws -> Void)
     }
 
-    let storage: Storage
+    package let storage: Storage
 
     /// No body.
     public static let empty = ResponseBody(bytes: ByteBuffer())
@@ -134,46 +134,5 @@ public struct ResponseBody: Sendable {
     public var bytes: ByteBuffer? {
         if case .bytes(let b) = storage { return b }
         return nil
-    }
-
-    /// Reads the whole body into memory, pulling producers and running streams (for in-process tests).
-    ///
-    /// - Parameter allocator: the allocator producers use.
-    /// - Returns: the body's bytes; file regions are read from their files.
-    /// - Throws: a stream's error; ``BodyWriterError/aborted`` when a producer aborts.
-    public func collect(allocator: ByteBufferAllocator = ByteBufferAllocator()) async throws -> ByteBuffer {
-        switch storage {
-        case .bytes(let b):
-            return b
-        case .producer(var producer, _):
-            var out = ByteBuffer()
-            let loop = MultiThreadedEventLoopGroup.singleton.any()
-            let context = ChatProducerContext(allocator: allocator, eventLoop: loop, preferredChunkSize: 64 * 1024)
-            while true {
-                switch producer.more(context) {
-                case .bytes(var b): out.writeBuffer(&b)
-                case .fileRegion(let region):
-                    try region.fileHandle.withUnsafeFileDescriptor { fd in
-                        try out.writePositionalRead(fd: fd, offset: region.readerIndex, count: region.readableBytes)
-                    }
-                case .notifying(let data, let promise):
-                    switch data {
-                    case .byteBuffer(var b): out.writeBuffer(&b)
-                    case .fileRegion(let region):
-                        try region.fileHandle.withUnsafeFileDescriptor { fd in
-                            try out.writePositionalRead(fd: fd, offset: region.readerIndex, count: region.readableBytes)
-                        }
-                    }
-                    promise.succeed(())
-                case .wait(let future): try? await future.get()
-                case .end: return out
-                case .abort: throw BodyWriterError.aborted
-                }
-            }
-        case .stream(_, let write):
-            let collector = CollectingWriter()
-            try await write(BodyWriter(collector))
-            return collector.bytes
-        }
     }
 }

@@ -1,3 +1,4 @@
+import HTTPChatCore
 public import Logging
 public import NIOCore
 import NIOPosix

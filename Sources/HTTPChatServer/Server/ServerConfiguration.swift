@@ -1,3 +1,4 @@
+public import HTTPChatCore
 import NIOCore
 
 /// How an ``HTTPServer`` listens and what it accepts. Every value has a documented default.

@@ -1,18 +1,31 @@
+public import HTTPChatCore
 internal import HTTPTypes
-internal import NIOCore
+public import NIOCore
 
 /// A request as ``decodeRequestStream(_:limits:)`` delivered it. The body is kept as bytes, so requests compare
 /// byte for byte however the body arrived (a UTF-8 sequence split across two reads stays one character).
-struct DecodedRequest: Equatable, CustomStringConvertible {
-    var method: String
-    var target: String
-    var bodyBytes: [UInt8]
-    var trailers: [String]
+public struct DecodedRequest: Equatable, CustomStringConvertible, Sendable {
+    /// The method, as sent.
+    public var method: String
+    /// The request target, as sent.
+    public var target: String
+    /// The body's bytes, de-chunked.
+    public var bodyBytes: [UInt8]
+    /// The trailer fields, as `name: value` lines.
+    public var trailers: [String]
     /// The body as text.
-    var body: String { String(decoding: bodyBytes, as: UTF8.self) }
-    var description: String { "\(method) \(target) body=\(body.debugDescription) trailers=\(trailers)" }
+    public var body: String { String(decoding: bodyBytes, as: UTF8.self) }
+    /// The request on one line, for test failures.
+    public var description: String { "\(method) \(target) body=\(body.debugDescription) trailers=\(trailers)" }
 
-    init(method: String, target: String, body: String, trailers: [String] = []) {
+    /// A request to compare with a decoded one.
+    ///
+    /// - Parameters:
+    ///   - method: the method.
+    ///   - target: the request target.
+    ///   - body: the body, as text.
+    ///   - trailers: the trailer fields, as `name: value` lines.
+    public init(method: String, target: String, body: String, trailers: [String] = []) {
         self.method = method
         self.target = target
         self.bodyBytes = Array(body.utf8)
@@ -24,7 +37,12 @@ struct DecodedRequest: Equatable, CustomStringConvertible {
 /// every complete request, the error that stopped decoding, if any, and whether bytes of an unfinished
 /// message were left over (`pending`). The shared driver of the decoder's
 /// tests, its fuzz targets and the differential test against NIOHTTP1.
-func decodeRequestStream(_ reads: [ByteBuffer], limits: HTTPLimits = HTTPLimits()) -> (requests: [DecodedRequest], error: HTTPParseError?, pending: Bool) {
+///
+/// - Parameters:
+///   - reads: the bytes, cut into reads as a socket might deliver them.
+///   - limits: the decoder's limits.
+/// - Returns: the requests, the error that stopped decoding, and whether an unfinished message was left.
+public func decodeRequestStream(_ reads: [ByteBuffer], limits: HTTPLimits = HTTPLimits()) -> (requests: [DecodedRequest], error: HTTPParseError?, pending: Bool) {
     var decoder = HTTPRequestDecoder(limits: limits)
     var framer = ChatFramer(terminator: decoder.terminator, maxDelimitedLength: limits.maxHeaderBytes)
     var requests: [DecodedRequest] = []

@@ -1,3 +1,5 @@
+public import HTTPChatCore
+public import HTTPChatServer
 public import HTTPTypes
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -8,6 +10,8 @@ public import NIOEmbedded
 /// with a clock the test controls.
 ///
 /// ```swift
+/// import HTTPChatTesting   // a test target depending on the HTTPChatTesting product
+///
 /// let connection = try await InProcessConnection(responder: try router.build())
 /// try await connection.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
 /// let response = try await connection.readResponse()
@@ -36,10 +40,8 @@ public final class InProcessConnection: Sendable {
         let context = HTTPConnectionContext(responder: responder, limits: limits, logger: .init(label: "httpchat.test"))
         let channel = self.channel
         try await channel.testingEventLoop.executeInContext { [chat] in
-            let connection = HTTPConnection(context: context)
-            let chatChannel = ChatChannel(protocol: connection, configuration: chat, channel: channel)
             try channel.pipeline.syncOperations.addHandler(FileRegionCopier())
-            try channel.pipeline.syncOperations.addHandler(ChatChannelHandler(chat: chatChannel))
+            try ChatChannel.serve(context.makeConnection(), configuration: chat, on: channel)
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000))
     }
