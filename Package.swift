@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "HTTPChat", targets: ["HTTPChat"]),
+        // For tests of code built on HTTPChat: InProcessConnection, TestResponse, ResponseBody.collect().
+        .library(name: "HTTPChatTesting", targets: ["HTTPChatTesting"]),
         .executable(name: "httpserve", targets: ["httpserve"]),
         .executable(name: "line-chat", targets: ["line-chat"]),
         .executable(name: "hello", targets: ["hello"]),
@@ -29,21 +31,66 @@ let package = Package(
     targets: [
         // zlib, seen only by Producers/Deflater.swift (Debian: libz-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["libz-dev"])]),
-        // posix_spawn for CGI scripts (Sources/HTTPChat/CGI/CGIRun.swift), with the glibc extensions Swift's
+        // posix_spawn for CGI scripts (Sources/HTTPChatCGI/CGI/CGIRun.swift), with the glibc extensions Swift's
         // Glibc module does not show (chdir, closefrom).
         .target(name: "CSpawn", path: "Sources/CSpawn"),
+        // The layers, each a target, so that SwiftPM holds the direction (ARCHITECTURE.md, "Targets"):
+        // HTTPChatCore <- HTTPChatServer <- HTTPChatCGI <- HTTPChat (the umbrella an embedder imports);
+        // HTTPChatTesting beside the umbrella, the one target that links NIOEmbedded.
+        .target(
+            name: "HTTPChatCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "HTTPChatServer",
+            dependencies: [
+                "HTTPChatCore",
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "HTTPChatCGI",
+            dependencies: [
+                "HTTPChatCore",
+                "HTTPChatServer",
+                "CSpawn",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "HTTPChat",
+            dependencies: ["HTTPChatCore", "HTTPChatServer", "HTTPChatCGI"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "HTTPChatTesting",
             dependencies: [
-                "CZlib",
-                "CSpawn",
+                "HTTPChatCore",
+                "HTTPChatServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -139,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "EmbeddedRouterTests",
             dependencies: [
-                "EmbeddedRouter", "HTTPChat", "TestSupport",
+                "EmbeddedRouter", "HTTPChat", "HTTPChatTesting", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "HTTPChatTests",
             dependencies: [
-                "HTTPChat", "TestSupport", "CZlib",
+                "HTTPChatCore", "HTTPChatServer", "HTTPChatTesting", "TestSupport", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -19,7 +19,13 @@ let package = Package(
         .target(name: "CFuzzer"),
         .target(
             name: "FuzzSupport",
-            dependencies: ["CFuzzer", .product(name: "HTTPChat", package: "HTTPChat"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "CFuzzer",
+                .product(name: "HTTPChat", package: "HTTPChat"),
+                // decodeRequestStream, the driver the decoder's tests share.
+                .product(name: "HTTPChatTesting", package: "HTTPChat"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ] + targets.map { name in
         .executableTarget(

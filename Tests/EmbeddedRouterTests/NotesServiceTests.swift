@@ -1,5 +1,6 @@
 import EmbeddedRouter
 import HTTPChat
+import HTTPChatTesting
 import HTTPTypes
 import Logging
 import NIOCore

@@ -1,7 +1,8 @@
 // What every fuzz target shares: the input as bytes, and a deterministic way to cut it into reads.
 public import NIOCore
 import CFuzzer
-@testable import HTTPChat
+import HTTPChat
+import HTTPChatTesting
 
 /// Hands control to libFuzzer with `callback` as the target (each target's main calls this: SwiftPM names
 /// every executable's entry point itself, so libFuzzer's own `main` cannot be used).

@@ -1,7 +1,7 @@
 // Path resolution: any raw path either is refused or yields segments that can never leave the root.
 import Foundation
 import FuzzSupport
-@testable import HTTPChat
+@testable import HTTPChatServer
 
 @_cdecl("fuzz_path_main")
 public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {

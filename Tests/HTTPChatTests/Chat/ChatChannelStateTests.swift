@@ -1,4 +1,4 @@
-@testable import HTTPChat
+@testable import HTTPChatCore
 import Testing
 
 /// The chat channel's decisions, tested as tables of (state, event) -> (state, answer), with no channel.

@@ -3,7 +3,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
 
 /// A producer of `total` bytes in chunks of the preferred size, counting what it has handed out.
 struct CountingProducer: ChatProducer {

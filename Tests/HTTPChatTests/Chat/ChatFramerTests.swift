@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
 
 /// What a consumer sees: the frames that ended, the bytes of the unfinished frame, the error if any.
 struct FramedOutput: Equatable, CustomStringConvertible {

@@ -2,7 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
 
 /// A line protocol that, on the line `SWITCH`, answers `OK` and hands the connection to `next`.
 private func switchingHarness(next: ScriptedProtocol) throws -> ChatHarness {

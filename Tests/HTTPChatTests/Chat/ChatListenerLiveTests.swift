@@ -4,7 +4,7 @@ import NIOPosix
 import TestSupport
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
 
 /// Sends one big producer to every client, counting what it produced.
 final class Firehose: ChatProtocol {

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("multipart/byteranges layout")
 struct ByteRangesMultipartTests {
@@ -60,6 +61,6 @@ struct ByteRangesMultipartTests {
         let a = ByteRanges.Multipart.randomBoundary()
         let b = ByteRanges.Multipart.randomBoundary()
         #expect(a != b, "two boundaries were both \(a)")
-        #expect(a.hasPrefix("httpchat-") && a.utf8.allSatisfy { HTTPHeadParser.isTokenByte[Int($0)] }, "\(a)")
+        #expect(a.hasPrefix("httpchat-") && a.utf8.allSatisfy { HTTPGrammar.isTokenByte[Int($0)] }, "\(a)")
     }
 }

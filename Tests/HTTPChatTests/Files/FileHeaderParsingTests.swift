@@ -1,7 +1,8 @@
 import HTTPTypes
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("Range, validator and negotiation parsing")
 struct FileHeaderParsingTests {

@@ -10,7 +10,8 @@ import Foundation
 import Glibc
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A root with links of every kind, a folder to exclude, and a secret outside.
 private final class LinkFixture {

@@ -6,7 +6,9 @@ import Testing
 import Foundation
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 /// A temporary site with the files the tests need, removed at the end.
 final class SiteFixture {

@@ -6,7 +6,8 @@ import Testing
 import Foundation
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A site held in memory: nothing here touches the disk.
 private func memorySite() -> InMemoryFileProvider {

@@ -5,7 +5,8 @@ import Testing
 import Foundation
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A root with a small and a large file, links in and out, a hidden name and a folder to exclude.
 private final class ProviderFixture {

@@ -10,7 +10,8 @@ import Foundation
 import Glibc
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// Descriptors this process has open on files under `dir`, read from /proc/self/fd (other tests running in
 /// parallel open their own files, never these).

@@ -3,7 +3,8 @@ import NIOCore
 import TestSupport
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("Forms live", .serialized)
 struct FormsLiveTests {

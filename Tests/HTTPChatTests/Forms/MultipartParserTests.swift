@@ -1,7 +1,8 @@
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A part as the parser delivered it.
 struct ParsedPart: Equatable, CustomStringConvertible {

@@ -3,7 +3,9 @@ import NIOEmbedded
 import NIOHTTP1
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 /// Our decoder against NIOHTTP1's (llhttp) on seeded random mutations of valid requests.
 @Suite("Differential: HTTPChat vs NIOHTTP1")

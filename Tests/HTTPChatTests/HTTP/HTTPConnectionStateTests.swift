@@ -2,7 +2,8 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// The HTTP connection's decisions, tested as tables of (state, event) -> (state, action), with the clock
 /// injected: every `now` is a value the test picks.

@@ -2,7 +2,9 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 /// Answers `METHOD target body` as text, after reading the whole body.
 let echo = ResponderFunction { request in

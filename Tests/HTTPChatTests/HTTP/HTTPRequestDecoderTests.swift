@@ -2,7 +2,9 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 typealias Decoded = DecodedRequest
 

@@ -2,7 +2,9 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 /// Waits until the connection has closed, running its loop (at most `seconds`); returns what it wrote.
 private func waitClosed(_ c: InProcessConnection, seconds: Int = 5) async throws -> String {

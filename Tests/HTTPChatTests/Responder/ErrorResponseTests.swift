@@ -5,7 +5,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 @Suite("Error response")
 struct ErrorResponseTests {

@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 /// Answers with the route's name and its parameters, so tests see which route won.
 func named(_ name: String) -> @Sendable (Request) throws -> Response {

@@ -6,7 +6,9 @@ import ServiceLifecycle
 import TestSupport
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 @Suite("HTTP server lifecycle", .serialized)
 struct HTTPServerLifecycleTests {

@@ -10,7 +10,9 @@ import FoundationNetworking
 import Foundation
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
+import HTTPChatTesting
 
 /// A router with the routes the live tests use.
 func liveRouter() throws -> RouteTable {

@@ -6,7 +6,8 @@ import NIOCore
 import TestSupport
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// The 256-byte block `/big` repeats.
 private let block = (0..<256).map { UInt8(truncatingIfNeeded: $0 &* 7) }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOEmbedded
 
-@testable import HTTPChat
+@testable import HTTPChatCore
 
 /// A protocol whose behaviour each test supplies as closures, recording what it was told.
 final class ScriptedProtocol: ChatProtocol {

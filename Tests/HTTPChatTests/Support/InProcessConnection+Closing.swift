@@ -1,4 +1,4 @@
-import HTTPChat
+import HTTPChatTesting
 
 extension InProcessConnection {
     /// Waits, at most `timeout`, for the server to close the connection, running the channel's loop meanwhile

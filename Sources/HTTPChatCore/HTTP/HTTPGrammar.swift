@@ -1,0 +1,76 @@
+/// The byte classes of HTTP's grammar (RFC 9110 §5.5, §5.6; RFC 9112 §2.2), in one place: the request head
+/// parser, the chunked decoder and the multipart parser all read tokens, field values and OWS by these tables,
+/// so a byte is never a token to one parser and not to another.
+package enum HTTPGrammar {
+    /// CR.
+    package static let cr = UInt8(ascii: "\r")
+    /// LF.
+    package static let lf = UInt8(ascii: "\n")
+    /// SP.
+    package static let sp = UInt8(ascii: " ")
+    /// HTAB.
+    package static let htab = UInt8(ascii: "\t")
+    /// `:`, ending a field name.
+    package static let colon = UInt8(ascii: ":")
+
+    /// A lookup table: ASCII letters and digits, and the bytes of `extra`.
+    ///
+    /// - Parameter extra: the other bytes in the class, as ASCII text.
+    /// - Returns: 256 flags, indexed by byte.
+    package static func alphanumericTable(plus extra: String) -> [Bool] {
+        (0..<256).map { b in
+            switch UInt8(b) {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return true
+            default:
+                return extra.utf8.contains(UInt8(b))
+            }
+        }
+    }
+
+    /// RFC 9110 §5.6.2 tchar, indexed by byte.
+    package static let isTokenByte = alphanumericTable(plus: "!#$%&'*+-.^_`|~")
+
+    /// A field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
+    @inline(__always)
+    package static func isValueByte(_ b: UInt8) -> Bool {
+        b == htab || (b >= 0x20 && b != 0x7F)
+    }
+
+    /// `b` in lower case, when it is an ASCII capital.
+    @inline(__always)
+    package static func lower(_ b: UInt8) -> UInt8 {
+        (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b | 0x20 : b
+    }
+
+    /// DIGIT (RFC 5234 B.1).
+    @inline(__always)
+    package static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+
+    /// HEXDIG, either case.
+    @inline(__always)
+    package static func isHex(_ c: UInt8) -> Bool {
+        isDigit(c) || (lower(c) >= UInt8(ascii: "a") && lower(c) <= UInt8(ascii: "f"))
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing SP and HTAB (RFC 9110 §5.6.3 OWS).
+    package func trimmingOWS() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+
+    /// Without leading SP and HTAB (RFC 9110 §5.6.3 OWS).
+    package func droppingLeadingOWS() -> Substring {
+        drop { $0 == " " || $0 == "\t" }
+    }
+}
+
+extension String {
+    /// Without leading and trailing SP and HTAB (RFC 9110 §5.6.3 OWS).
+    package func trimmingOWSString() -> String { String(Substring(self).trimmingOWS()) }
+}

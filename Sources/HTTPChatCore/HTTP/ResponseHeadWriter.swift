@@ -1,0 +1,114 @@
+package import HTTPTypes
+package import NIOCore
+
+/// Serializes a response head (RFC 9112 §4, §5): status line, the handler's fields, then the fields the
+/// server decides.
+package enum ResponseHeadWriter {
+    /// How the connection is announced.
+    package enum ConnectionField {
+        case none
+        case close
+        case keepAlive
+    }
+
+    /// How the body is framed.
+    package enum Framing: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        case untilClose
+    }
+
+    /// The status lines of the common statuses, made once.
+    static let statusLines: [Int: String] = {
+        var lines: [Int: String] = [:]
+        for status: HTTPResponse.Status in [
+            .continue, .ok, .created, .accepted, .noContent, .partialContent, .movedPermanently, .found, .seeOther,
+            .notModified, .temporaryRedirect, .permanentRedirect, .badRequest, .unauthorized, .forbidden, .notFound,
+            .methodNotAllowed, .requestTimeout, .conflict, .preconditionFailed, .contentTooLarge, .uriTooLong,
+            .unsupportedMediaType, .rangeNotSatisfiable, .expectationFailed, .requestHeaderFieldsTooLarge,
+            .internalServerError, .notImplemented, .badGateway, .serviceUnavailable, .gatewayTimeout,
+            .httpVersionNotSupported,
+        ] {
+            lines[status.code] = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
+        }
+        return lines
+    }()
+
+    /// The reason phrases the cached lines carry (a handler may set another phrase for the same code).
+    static let reasonPhrases: [Int: String] = statusLines.mapValues { line in
+        String(line.dropFirst(13).dropLast(2))
+    }
+
+    /// Writes a non-negative integer in decimal without making a String.
+    static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            } while n > 0
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
+        }
+    }
+
+    /// Writes a status line and fields ending in the empty line.
+    package static func write(
+        status: HTTPResponse.Status,
+        fields: HTTPFields,
+        framing: Framing,
+        connection: ConnectionField,
+        into buffer: inout ByteBuffer
+    ) {
+        if let line = statusLines[status.code], status.reasonPhrase == reasonPhrases[status.code] {
+            buffer.writeString(line)
+        } else {
+            buffer.writeStaticString("HTTP/1.1 ")
+            writeDecimal(status.code, into: &buffer)
+            buffer.writeStaticString(" ")
+            buffer.writeString(status.reasonPhrase)
+            buffer.writeStaticString("\r\n")
+        }
+        var hasDate = false
+        for field in fields {
+            switch field.name {
+            case .contentLength, .transferEncoding, .connection:
+                continue  // decided below, from the body and the exchange
+            case .date:
+                hasDate = true
+            default:
+                break
+            }
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
+        }
+        if !hasDate {
+            buffer.writeStaticString("Date: ")
+            buffer.writeString(HTTPDate.now())
+            buffer.writeStaticString("\r\n")
+        }
+        switch framing {
+        case .length(let n):
+            buffer.writeStaticString("Content-Length: ")
+            writeDecimal(n, into: &buffer)
+            buffer.writeStaticString("\r\n")
+        case .chunked:
+            buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
+        case .none, .untilClose:
+            break
+        }
+        switch connection {
+        case .close: buffer.writeStaticString("Connection: close\r\n")
+        case .keepAlive: buffer.writeStaticString("Connection: keep-alive\r\n")
+        case .none: break
+        }
+        buffer.writeStaticString("\r\n")
+    }
+}

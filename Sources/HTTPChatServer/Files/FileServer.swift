@@ -1,0 +1,380 @@
+import HTTPChatCore
+import HTTPTypes
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a ``FileServer`` serves a folder. Every option has a documented default.
+public struct FileServerOptions: Sendable {
+    /// Directory listings when there is no `index.html` (default on; off answers 404).
+    public var listing = true
+    /// Serve names starting with `.` (default off: they are 404, at any depth).
+    public var hidden = false
+    /// Follow symlinks whose targets leave the root (default off: only links that stay inside are followed).
+    /// Configures the ``LocalFileProvider`` that ``FileServer/init(root:mountPath:options:)`` makes.
+    public var followSymlinks = false
+    /// Compress compressible types with gzip when the client accepts it (default on).
+    public var gzip = true
+    /// Files smaller than this are never compressed (default 1 KiB).
+    public var gzipMinimumSize = 1024
+    /// zlib's level, 1 to 9 (default 6, as nginx).
+    public var gzipLevel: Int32 = 6
+    /// A `Cache-Control` value for files (default none).
+    public var cacheControl: String?
+    /// A file (relative to the root) answered for unknown paths that accept HTML: client-side routing.
+    public var spaFallback: String?
+    /// Folders (absolute, or relative to the root) whose contents are never served nor listed, whatever the
+    /// spelling of the path or the links on the way: 404 as if absent (default none). ``CGIFileServer`` puts
+    /// its scripts' folder here, so no script's source is ever sent. Configures the ``LocalFileProvider`` that
+    /// ``FileServer/init(root:mountPath:options:)`` makes.
+    public var excludedFolders: [String] = []
+    /// Use `404.html` in the root as the body of 404 answers, when it exists (default on).
+    public var notFoundPage = true
+    /// More ranges than this in one Range header is ignored as abuse (default 16).
+    public var maxRanges = 16
+    /// How long what a path resolves to (its `stat`, an open descriptor, a small file's bytes) is reused
+    /// before it is checked again: nginx's `open_file_cache_valid`. A file changed on disk is served anew
+    /// after at most this long. Zero turns the cache off. Default 1 s.
+    public var cacheValidity: Duration = .seconds(1)
+    /// The most paths cached (default 1024).
+    public var cacheEntries = 1024
+    /// Files up to this size are kept in memory while cached and sent without touching the disk
+    /// (default 32 KiB; with ``cacheEntries`` this bounds the cache to 32 MiB plus gzip forms).
+    public var smallFileMemoryLimit = 32 * 1024
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Serves files under a root folder: safe paths, content types, validators and conditional requests, byte
+/// ranges, directory listings, gzip (precompressed `NAME.gz` when present, else on the fly), sendfile for
+/// everything sent uncompressed. No file I/O happens on an event loop: what paths resolve to is cached
+/// (``FileServerOptions/cacheValidity``), a request whose lookups are all cached is answered on the event
+/// loop at once, and the others resolve on NIO's thread pool.
+///
+/// Files come from a ``FileProvider``: a folder on disk (``LocalFileProvider``) for `init(root:)`, or any
+/// other, such as ``InMemoryFileProvider`` in tests, for `init(provider:)`.
+///
+/// ```swift
+/// let files = try FileServer(root: "./public")
+/// let server = try await HTTPServer.start(configuration: config, responder: files)
+/// // or mounted on a router:
+/// let assets = try FileServer(root: "./assets", mountPath: "/assets")
+/// router.get("/assets/**") { try await assets.respond(to: $0) }
+/// ```
+public struct FileServer: ImmediateHTTPResponder {
+    /// The root's real path (the provider's ``FileProvider/root``).
+    public let root: String
+    /// Where the files come from.
+    public let provider: any FileProvider
+    /// The URL path the root is served at (`/` by default).
+    public let mountPath: String
+    /// The mount path's canonical segments (``Request/pathSegments``), which a request's must start with.
+    private let mountSegments: [String]
+    /// The options.
+    public let options: FileServerOptions
+    private let cache: OpenFileCache
+
+    /// Creates a file server for a folder on disk (a ``LocalFileProvider`` with the options'
+    /// ``FileServerOptions/followSymlinks`` and ``FileServerOptions/excludedFolders``).
+    ///
+    /// - Parameters:
+    ///   - root: the folder to serve.
+    ///   - mountPath: the URL prefix it is served under (default `/`).
+    ///   - options: the options.
+    /// - Throws: ``FileServerError/rootNotADirectory(_:)`` when `root` is not an existing folder.
+    public init(root: String, mountPath: String = "/", options: FileServerOptions = FileServerOptions()) throws {
+        let provider = try LocalFileProvider(root: root, followSymlinks: options.followSymlinks, excludedFolders: options.excludedFolders)
+        self.init(provider: provider, mountPath: mountPath, options: options)
+    }
+
+    /// Creates a file server for the files a provider holds.
+    ///
+    /// ```swift
+    /// let files = FileServer(provider: InMemoryFileProvider(files: ["a.txt": ByteBuffer(string: "a")]))
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - provider: where the files are; it applies its own root check (``FileServerOptions/followSymlinks``
+    ///     and ``FileServerOptions/excludedFolders`` configure only the provider `init(root:)` makes).
+    ///   - mountPath: the URL prefix it is served under (default `/`).
+    ///   - options: the options.
+    public init(provider: some FileProvider, mountPath: String = "/", options: FileServerOptions = FileServerOptions()) {
+        self.root = provider.root
+        self.provider = provider
+        self.mountPath = mountPath.hasSuffix("/") ? String(mountPath.dropLast()) : mountPath
+        self.mountSegments = (try? CanonicalPath.segments(Substring(mountPath))) ?? []
+        self.options = options
+        self.cache = OpenFileCache(provider: provider, options: options)
+    }
+
+    /// One step of building an answer: done, or a path that must be resolved (or a folder listed) first.
+    /// Paths are below the root, `/`-separated, empty for the root (the cache's keys).
+    enum Step {
+        case done(Response)
+        case needs(String)
+        case listing(String)
+    }
+
+    /// Finds a path: returns what it is, or nil when it is not known yet.
+    typealias Lookup = (String) -> CachedLookup?
+
+    /// Answers from the cache on the event loop, when every lookup the request needs is cached.
+    ///
+    /// - Parameter request: the request.
+    /// - Returns: the response, or nil to resolve on the thread pool through ``respond(to:)``.
+    /// - Throws: ``HTTPError`` 400, 404, 405.
+    public func respondImmediately(to request: Request) throws -> Response? {
+        let now = NIODeadline.now()
+        if case .done(let response) = try build(request, lookup: { cache.cached($0, now: now) }) { return response }
+        return nil
+    }
+
+    /// Answers GET and HEAD for files under the root.
+    ///
+    /// - Parameter request: the request.
+    /// - Returns: 200, 206, 301, 304, 404 (or `404.html`), 405, 412 or 416 as the request calls for.
+    /// - Throws: ``HTTPError`` 400 for hostile paths, 404, 405.
+    public func respond(to request: Request) async throws -> Response {
+        var resolved: [String: CachedLookup] = [:]  // what this request resolved, whatever the cache evicts
+        let lookup: Lookup = { path in resolved[path] ?? cache.cached(path) }
+        for _ in 0..<8 {  // a request needs at most a few lookups (file, index, .gz, SPA, 404 page)
+            switch try build(request, lookup: lookup) {
+            case .done(let response):
+                return response
+            case .needs(let path):
+                resolved[path] = try await cache.resolve(path)
+            case .listing(let path):
+                guard let found = try await provider.list(OpenFileCache.components(path)) else { throw HTTPError(.notFound) }
+                let entries = found.filter { options.hidden || !CanonicalPath.isHidden($0.name) }.map(DirectoryListing.Entry.init)
+                let shown = CanonicalPath.encoded((try? request.pathSegments) ?? [], trailingSlash: true)
+                return DirectoryListing.response(entries, path: shown, request: request)
+            }
+        }
+        throw HTTPError(.internalServerError)
+    }
+
+    // MARK: - Building the answer
+
+    private func build(_ request: Request, lookup: Lookup) throws -> Step {
+        guard request.method == .get || request.method == .head else {
+            throw HTTPError(.methodNotAllowed, headerFields: [.allow: "GET, HEAD"])
+        }
+        let rawPath = request.rawPath
+        let candidate: String
+        let atRoot: Bool
+        if let known = cache.candidate(forRaw: rawPath) {
+            candidate = known
+            atRoot = known.isEmpty
+        } else {
+            let segments: [String]
+            do {
+                segments = try PathResolution.segments(rawPath, hidden: options.hidden)
+            } catch .badRequest {
+                throw HTTPError(.badRequest, "bad path")
+            } catch {
+                return try notFound(request, lookup)
+            }
+            // The mount point is matched on the same canonical segments as the rest (not on the raw string).
+            guard segments.starts(with: mountSegments) else { return try notFound(request, lookup) }
+            let below = segments.dropFirst(mountSegments.count)
+            candidate = below.joined(separator: "/")
+            atRoot = below.isEmpty
+            cache.remember(raw: rawPath, candidate: candidate)
+        }
+        guard let found = lookup(candidate) else { return .needs(candidate) }
+        switch found {
+        case .missing:
+            return try notFound(request, lookup)
+        case .directory(let path):
+            guard CanonicalPath.hasTrailingSlash(rawPath) else {
+                // Built from the canonical segments: one leading slash, so `GET //evil.example` (a folder
+                // named evil.example) redirects to `/evil.example/`, never to the protocol-relative
+                // `//evil.example/` a browser would follow off-site (CVE-2021-28861's shape).
+                var location = CanonicalPath.encoded(try request.pathSegments, trailingSlash: true)
+                if let query = request.rawQuery { location += "?" + query }
+                return .done(Response(status: .movedPermanently, headerFields: [.location: location], body: .init(string: "Moved to \(location)\n")))
+            }
+            let indexPath = Self.child(path, "index.html")
+            guard let index = lookup(indexPath) else { return .needs(indexPath) }
+            if case .file(let f) = index { return serve(f, request: request, lookup: lookup) }
+            guard options.listing else { return try notFound(request, lookup) }
+            return .listing(path)
+        case .file(let f):
+            guard !CanonicalPath.hasTrailingSlash(rawPath) || atRoot else {  // `/file.txt/` names no file
+                return try notFound(request, lookup)
+            }
+            return serve(f, request: request, lookup: lookup)
+        }
+    }
+
+    /// Answers with a file.
+    private func serve(_ f: SharedFile, request: Request, lookup: Lookup) -> Step {
+        let info = f.info
+        let compressible = f.compressible
+        let rangeRequested = request.method == .get && request.headerFields[.range] != nil
+        var fields = f.baseFields
+
+        // Choose the representation first: its validators are the ones conditions are checked against.
+        // Never compress a Range answer (the ranges refer to the identity bytes).
+        if compressible && !rangeRequested && ContentNegotiation.acceptsGzip(request.headerFields) {
+            let gzPath = f.path + ".gz"
+            guard let precompressed = lookup(gzPath) else { return .needs(gzPath) }
+            fields[.contentEncoding] = "gzip"
+            if case .file(let gz) = precompressed {
+                return .done(respond(gz, gz.validators.variant("gz"), fields: fields, request: request, allowRanges: false))
+            }
+            let weak = Validators(etag: "W/" + f.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
+            if let gzipped = f.gzipped(level: options.gzipLevel) {  // in memory: compressed once, kept
+                return .done(respond(bytes: gzipped, weak, fields: fields, request: request, allowRanges: false))
+            }
+            return .done(respondStreamingGzip(f, weak, fields: fields, request: request))
+        }
+        return .done(respond(f, f.validators, fields: fields, request: request, allowRanges: true))
+    }
+
+    /// Answers with a cached file's bytes or descriptor (the producer holds the descriptor while it sends).
+    private func respond(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool) -> Response {
+        switch f.contents {
+        case .bytes(let bytes):
+            return respond(bytes: bytes, validators, fields: fields, request: request, allowRanges: allowRanges)
+        case .descriptor(let file):
+            return respond(
+                size: f.info.size, validators, fields: fields, request: request, allowRanges: allowRanges,
+                body: { parts, length in ResponseBody(producer: FilePartsProducer(file: file, parts: parts), length: length) }
+            )
+        }
+    }
+
+    private func respond(bytes: ByteBuffer, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool) -> Response {
+        respond(
+            size: bytes.readableBytes, validators, fields: fields, request: request, allowRanges: allowRanges,
+            body: { parts, length in
+                var out = ByteBuffer()
+                out.reserveCapacity(length)
+                for part in parts {
+                    switch part {
+                    case .bytes(var b): out.writeBuffer(&b)
+                    case .file(let r):
+                        if parts.count == 1 { return ResponseBody(bytes: bytes.getSlice(at: bytes.readerIndex + r.lowerBound, length: r.count)!) }
+                        var slice = bytes.getSlice(at: bytes.readerIndex + r.lowerBound, length: r.count)!
+                        out.writeBuffer(&slice)
+                    }
+                }
+                return ResponseBody(bytes: out)
+            }
+        )
+    }
+
+    /// Validators, conditions and ranges for a representation of `size` bytes; `body` makes the body from
+    /// parts (file ranges and literal bytes), and is not called when no body is sent.
+    private func respond(
+        size: Int, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool,
+        body: ([FilePartsProducer.Part], Int) -> ResponseBody
+    ) -> Response {
+        var fields = fields
+        if fields[.eTag] != validators.etag {  // a variant (gzip); the identity fields are precomputed
+            fields[.eTag] = validators.etag
+            fields[.lastModified] = HTTPDate.format(validators.lastModified)
+        }
+        let condition = validators.evaluate(request.headerFields, method: request.method)
+        switch condition {
+        case .notModified:
+            return Response(status: .notModified, headerFields: fields)
+        case .failed:
+            return Response(status: .preconditionFailed, headerFields: fields)
+        case .proceed, .proceedIgnoringRange:
+            break
+        }
+        let rangeHeader = condition == .proceed && allowRanges && request.method == .get ? request.headerFields[.range] : nil
+        switch ByteRanges.resolve(rangeHeader, length: size, maxRanges: options.maxRanges) {
+        case .whole:
+            return Response(headerFields: fields, body: body([.file(0..<size)], size))
+        case .unsatisfiable:
+            fields[.contentRange] = "bytes */\(size)"
+            return Response(status: .rangeNotSatisfiable, headerFields: fields)
+        case .ranges(let ranges) where ranges.count == 1:
+            let r = ranges[0]
+            fields[.contentRange] = ByteRanges.contentRange(r, completeLength: size)
+            return Response(status: .partialContent, headerFields: fields, body: body([.file(r)], r.count))
+        case .ranges(let ranges):
+            let multipart = ByteRanges.Multipart(ranges: ranges, completeLength: size, partType: fields[.contentType] ?? "application/octet-stream")
+            let parts = multipart.pieces.map { piece -> FilePartsProducer.Part in
+                switch piece {
+                case .text(let text): return .bytes(ByteBuffer(string: text))
+                case .slice(let r): return .file(r)
+                }
+            }
+            fields[.contentType] = multipart.contentType
+            return Response(status: .partialContent, headerFields: fields, body: body(parts, multipart.length))
+        }
+    }
+
+    /// A large compressible file compressed as it is read: same conditions, never ranges, unknown length.
+    private func respondStreamingGzip(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request) -> Response {
+        respond(
+            size: f.info.size, validators, fields: fields, request: request, allowRanges: false,
+            body: { _, _ in
+                switch f.contents {
+                case .bytes(let bytes):  // not reached: bytes in memory are compressed once (`gzipped`)
+                    return ResponseBody(producer: GzipProducer(BufferProducer(bytes), level: options.gzipLevel), length: nil)
+                case .descriptor(let file):
+                    let producer = GzipProducer(FileReadProducer(file: file, range: 0..<f.info.size), level: options.gzipLevel)
+                    return ResponseBody(producer: producer, length: nil)
+                }
+            }
+        )
+    }
+
+    // MARK: - Not found
+
+    private func notFound(_ request: Request, _ lookup: Lookup) throws -> Step {
+        if let spa = options.spaFallback, ContentNegotiation.acceptsHTML(request.headerFields) {
+            let path = CanonicalPath.split(Substring(spa)).joined(separator: "/")
+            guard let found = lookup(path) else { return .needs(path) }
+            if case .file(let f) = found {
+                var plain = request
+                plain.headerFields[.range] = nil
+                return serve(f, request: plain, lookup: lookup)
+            }
+        }
+        if options.notFoundPage {
+            let path = "404.html"
+            guard let found = lookup(path) else { return .needs(path) }
+            if case .file(let f) = found {
+                let body: ResponseBody
+                switch f.contents {
+                case .bytes(let bytes): body = ResponseBody(bytes: bytes)
+                case .descriptor(let file): body = ResponseBody(producer: FilePartsProducer(file: file, parts: [.file(0..<f.info.size)]), length: f.info.size)
+                }
+                return .done(Response(status: .notFound, headerFields: [.contentType: "text/html; charset=utf-8"], body: body))
+            }
+        }
+        throw HTTPError(.notFound)
+    }
+}
+
+extension FileServer {
+    /// The path of `name` in the folder at `path` (both below the root; empty for the root).
+    static func child(_ path: String, _ name: String) -> String {
+        path.isEmpty ? name : path + "/" + name
+    }
+}
+
+/// Why a file server could not be made.
+public enum FileServerError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The root does not exist or is not a folder.
+    case rootNotADirectory(String)
+
+    /// A message for people.
+    public var description: String {
+        switch self {
+        case .rootNotADirectory(let path): return "\(path) is not a directory"
+        }
+    }
+}

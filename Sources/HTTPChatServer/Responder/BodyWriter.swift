@@ -1,0 +1,167 @@
+package import HTTPChatCore
+public import NIOCore
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a streamed response body (see ``ResponseBody/stream(length:_:)``). Each ``write(_:)`` returns once
+/// the connection can take more, so a fast handler cannot outrun a slow client.
+public struct BodyWriter: Sendable {
+    let sink: any BodySink
+
+    package init(_ sink: any BodySink) { self.sink = sink }
+
+    /// Writes a chunk of the body.
+    ///
+    /// - Parameter bytes: the bytes; empty buffers are ignored.
+    /// - Throws: ``BodyWriterError/connectionClosed`` when the client is gone.
+    public func write(_ bytes: ByteBuffer) async throws {
+        guard bytes.readableBytes > 0 else { return }
+        try await sink.write(bytes)
+    }
+
+    /// Writes the UTF-8 bytes of `string`.
+    ///
+    /// - Parameter string: the text.
+    /// - Throws: ``BodyWriterError/connectionClosed`` when the client is gone.
+    public func write(_ string: String) async throws {
+        try await write(ByteBuffer(string: string))
+    }
+}
+
+/// Why a body write failed.
+public enum BodyWriterError: Error, Sendable {
+    /// The connection closed before the body was written.
+    case connectionClosed
+    /// The body's producer failed before its end (``ChatProducerOutput/abort``): the body is incomplete.
+    case aborted
+}
+
+/// Where a ``BodyWriter`` puts the bytes: the connection's ``StreamBridge``, or a test's collector.
+package protocol BodySink: Sendable {
+    func write(_ bytes: ByteBuffer) async throws
+}
+
+/// The bridge between a handler writing a body and the connection pulling it: a ``ChatProducer`` on one side,
+/// a ``BodySink`` on the other, with a bounded queue between them.
+package final class StreamBridge: BodySink, @unchecked Sendable {
+    // @unchecked: every field is guarded by `lock`.
+    private let lock = NIOLock()
+    private var queue: [ByteBuffer] = []
+    private var queuedBytes = 0
+    private var finished = false
+    private var failed = false
+    private var writerWaiting: CheckedContinuation<Void, any Error>?
+    private var producerWaiting: EventLoopPromise<Void>?
+    private let highWaterMark: Int
+    private let lowWaterMark: Int
+
+    /// A bridge that holds writers back above `highWaterMark` queued bytes until the queue is down to
+    /// `lowWaterMark`.
+    package init(highWaterMark: Int = 64 * 1024, lowWaterMark: Int = 16 * 1024) {
+        self.highWaterMark = highWaterMark
+        self.lowWaterMark = lowWaterMark
+    }
+
+    /// Queues `bytes`, waiting while the queue is above the high-water mark.
+    package func write(_ bytes: ByteBuffer) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let (wake, resume): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
+                if failed || finished { return (nil, false) }
+                queue.append(bytes)
+                queuedBytes += bytes.readableBytes
+                let wake = producerWaiting
+                producerWaiting = nil
+                if queuedBytes <= highWaterMark { return (wake, true) }
+                writerWaiting = continuation
+                return (wake, nil)
+            }
+            wake?.succeed(())
+            switch resume {
+            case true?: continuation.resume()
+            case false?: continuation.resume(throwing: BodyWriterError.connectionClosed)
+            case nil: break
+            }
+        }
+    }
+
+    /// The handler returned: the body ends after what is queued.
+    package func finish() {
+        let wake: EventLoopPromise<Void>? = lock.withLock {
+            finished = true
+            defer { producerWaiting = nil }
+            return producerWaiting
+        }
+        wake?.succeed(())
+    }
+
+    /// The connection went away, or the writer failed: writers fail from now on, and the connection, if it
+    /// still pulls, aborts instead of ending the body.
+    package func fail() {
+        let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = lock.withLock {
+            failed = true
+            queue.removeAll()
+            defer {
+                writerWaiting = nil
+                producerWaiting = nil
+            }
+            return (writerWaiting, producerWaiting)
+        }
+        writer?.resume(throwing: BodyWriterError.connectionClosed)
+        wake?.succeed(())
+    }
+
+    /// The producer side, pulled by the connection.
+    func pull(_ context: ChatProducerContext) -> ChatProducerOutput {
+        let (output, writer): (ChatProducerOutput, CheckedContinuation<Void, any Error>?) = lock.withLock {
+            if !queue.isEmpty {
+                let chunk = queue.removeFirst()
+                queuedBytes -= chunk.readableBytes
+                var writer: CheckedContinuation<Void, any Error>?
+                if queuedBytes <= lowWaterMark {
+                    writer = writerWaiting
+                    writerWaiting = nil
+                }
+                return (.bytes(chunk), writer)
+            }
+            if failed { return (.abort, nil) }
+            if finished { return (.end, nil) }
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            producerWaiting = promise
+            return (.wait(promise.futureResult), nil)
+        }
+        writer?.resume()
+        return output
+    }
+}
+
+/// The producer face of a ``StreamBridge``.
+package struct StreamBridgeProducer: ChatProducer {
+    let bridge: StreamBridge
+    /// The producer of `bridge`'s bytes.
+    package init(bridge: StreamBridge) { self.bridge = bridge }
+    /// The next queued bytes, a wait, or the end.
+    package mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput { bridge.pull(context) }
+    /// Fails the bridge: its writer sees the connection closed.
+    package mutating func cancel() { bridge.fail() }
+}
+
+extension ByteBuffer {
+    /// Appends `count` bytes read with `pread` from `fd` at `offset` (blocking: not for event loops).
+    package mutating func writePositionalRead(fd: CInt, offset: Int, count: Int) throws {
+        var remaining = count
+        var at = offset
+        while remaining > 0 {
+            let n = writeWithUnsafeMutableBytes(minimumWritableBytes: Swift.min(remaining, 1 << 20)) { buffer in
+                pread(fd, buffer.baseAddress, Swift.min(buffer.count, remaining), off_t(at))
+            }
+            guard n > 0 else { throw IOError(errnoCode: errno, reason: "pread") }
+            remaining -= n
+            at += n
+        }
+    }
+}

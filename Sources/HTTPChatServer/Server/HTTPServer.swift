@@ -1,0 +1,129 @@
+import HTTPChatCore
+public import Logging
+public import NIOCore
+import NIOPosix
+import NIOConcurrencyHelpers
+
+/// An HTTP/1.1 server: a ``ChatListener`` whose connections speak HTTP to a responder.
+///
+/// ```swift
+/// let router = Router()
+/// router.get("/hello") { _ in .text("Hello") }
+/// let server = try await HTTPServer.start(configuration: .init(host: "127.0.0.1", port: 0),
+///                                         responder: try router.build())
+/// print("http://127.0.0.1:\(server.port)/")
+/// try await server.waitUntilClosed()
+/// ```
+public final class HTTPServer: Sendable {
+    private let listener: ChatListener
+    private let ownedGroup: MultiThreadedEventLoopGroup?
+    /// The one shutdown, shared by every caller. Later callers await it through Swift concurrency: once the
+    /// server's own loops are gone, a NIO future callback would never run.
+    private let shutdownTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    /// The bound address.
+    public var localAddress: SocketAddress { listener.localAddress }
+    /// The bound port (the real one when port 0 was asked for).
+    public var port: Int { listener.port }
+    /// Open connections.
+    public var connectionCount: Int { listener.connectionCount }
+
+    private let closed = AsyncLatch()
+
+    private init(listener: ChatListener, ownedGroup: MultiThreadedEventLoopGroup?) {
+        self.listener = listener
+        self.ownedGroup = ownedGroup
+        let closed = self.closed
+        listener.onClose.whenComplete { _ in closed.open() }  // registered while the loops are alive
+    }
+
+    /// Binds and starts serving.
+    ///
+    /// - Parameters:
+    ///   - configuration: address, threads, limits.
+    ///   - responder: answers every request.
+    ///   - group: event loops to run on (an application's existing group); nil makes a group of
+    ///     ``ServerConfiguration/threads`` threads, shut down with the server.
+    ///   - logger: where errors and (at debug level) rejected requests are logged.
+    /// - Returns: the running server.
+    /// - Throws: when the address cannot be bound.
+    public static func start(
+        configuration: ServerConfiguration = ServerConfiguration(),
+        responder: any HTTPResponder,
+        group: (any EventLoopGroup)? = nil,
+        logger: Logger = Logger(label: "httpchat")
+    ) async throws -> HTTPServer {
+        let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads)) : nil
+        var chat = configuration.chat
+        chat.maxDelimitedLength = configuration.limits.maxHeaderBytes
+        let context = HTTPConnectionContext(responder: responder, limits: configuration.limits, logger: logger)
+        do {
+            let listener = try await ChatListener.bind(
+                host: configuration.host,
+                port: configuration.port,
+                configuration: chat,
+                group: group ?? owned!,
+                backlog: configuration.backlog,
+                maxConnections: configuration.maxConnections
+            ) {
+                HTTPConnection(context: context)
+            }
+            return HTTPServer(listener: listener, ownedGroup: owned)
+        } catch {
+            try? await owned?.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Graceful shutdown: stops accepting, lets requests in flight finish (their responses say
+    /// `Connection: close`), closes idle connections at once, and closes whatever remains when the grace
+    /// period ends. Then stops the server's own event loops, if it made them.
+    ///
+    /// - Parameter gracePeriod: how long requests in flight may take.
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async {
+        let task = shutdownTask.withLockedValue { task -> Task<Void, Never> in
+            if let task { return task }
+            let listener = self.listener
+            let group = self.ownedGroup
+            let made = Task {
+                await listener.shutdown(gracePeriod: gracePeriod)
+                try? await group?.shutdownGracefully()
+            }
+            task = made
+            return made
+        }
+        await task.value
+    }
+
+    /// Returns when the listening socket has closed (after ``shutdown(gracePeriod:)``).
+    ///
+    /// - Throws: nothing today; kept throwing so a future close error can be reported.
+    public func waitUntilClosed() async throws {
+        await closed.wait()
+    }
+}
+
+/// A one-way gate for Swift concurrency: `wait()` returns once `open()` has been called, before or after.
+final class AsyncLatch: Sendable {
+    private let state = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLockedValue { s -> Bool in
+                if s.open { return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}
