@@ -1,0 +1,116 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import HTTPChat
+
+/// Whether each numbered write of a writer task has returned, and how.
+private final class WriteLog: Sendable {
+    private let entries = NIOLockedValueBox<[String]>([])
+    func add(_ entry: String) { entries.withLockedValue { $0.append(entry) } }
+    var all: [String] { entries.withLockedValue { $0 } }
+}
+
+/// Polls until `condition` holds, up to 5 s.
+private func eventually(_ condition: () -> Bool) async throws -> Bool {
+    for _ in 0..<500 {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+@Suite("Stream bridge")
+struct StreamBridgeTests {
+    @Test("written chunks are pulled in order, then the end once the handler finished")
+    func chunksThenEnd() async throws {
+        let bridge = StreamBridge(highWaterMark: 100, lowWaterMark: 10)
+        try await bridge.write(ByteBuffer(string: "ab"))
+        try await bridge.write(ByteBuffer(string: "cd"))
+        bridge.finish()
+        var producer = StreamBridgeProducer(bridge: bridge)
+        #expect(try await pullAll(&producer) == [.bytes(Array("ab")), .bytes(Array("cd")), .end])
+    }
+
+    @Test("a pull with nothing queued waits, and the wait ends with the next write, the finish or a failure",
+          arguments: ["write", "finish", "fail"])
+    func pullWaits(_ event: String) async throws {
+        let bridge = StreamBridge()
+        let context = producerContext()
+        guard case .wait(let future) = bridge.pull(context) else {
+            Issue.record("an empty bridge did not wait")
+            return
+        }
+        switch event {
+        case "write": try await bridge.write(ByteBuffer(string: "x"))
+        case "finish": bridge.finish()
+        default: bridge.fail()
+        }
+        try await future.get()
+        let want: Pulled = event == "write" ? .bytes(Array("x")) : event == "finish" ? .end : .abort
+        #expect(Pulled(bridge.pull(context)) == want, "\(event)")
+    }
+
+    @Test("a failure drops what is queued, aborts the pull, and fails later writes")
+    func failure() async throws {
+        let bridge = StreamBridge()
+        try await bridge.write(ByteBuffer(string: "queued"))
+        bridge.fail()
+        #expect(Pulled(bridge.pull(producerContext())) == .abort)
+        await #expect(throws: BodyWriterError.connectionClosed) { try await bridge.write(ByteBuffer(string: "late")) }
+    }
+
+    @Test("a write after the finish fails; what was queued still goes out")
+    func writeAfterFinish() async throws {
+        let bridge = StreamBridge()
+        try await bridge.write(ByteBuffer(string: "a"))
+        bridge.finish()
+        await #expect(throws: BodyWriterError.connectionClosed) { try await bridge.write(ByteBuffer(string: "b")) }
+        var producer = StreamBridgeProducer(bridge: bridge)
+        #expect(try await pullAll(&producer) == [.bytes(Array("a")), .end])
+    }
+
+    @Test("a writer over the high-water mark waits until pulls bring the queue to the low-water mark")
+    func backpressure() async throws {
+        let bridge = StreamBridge(highWaterMark: 10, lowWaterMark: 4)
+        let log = WriteLog()
+        let writer = Task {
+            try await bridge.write(ByteBuffer(string: "12345678"))  // 8 queued: under the mark
+            log.add("first")
+            try await bridge.write(ByteBuffer(string: "abcdefgh"))  // 16 queued: over it
+            log.add("second")
+        }
+        #expect(try await eventually { log.all == ["first"] })
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(log.all == ["first"], "the writer went on over the high-water mark")
+        let context = producerContext()
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("12345678")))  // 8 left: over the low mark
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(log.all == ["first"], "the writer went on above the low-water mark")
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("abcdefgh")))  // 0 left
+        try await writer.value
+        #expect(log.all == ["first", "second"])
+    }
+
+    @Test("a writer waiting on backpressure is failed when the connection goes (the producer is cancelled)")
+    func cancelWakesTheWriter() async throws {
+        let bridge = StreamBridge(highWaterMark: 4, lowWaterMark: 1)
+        let writer = Task { try await bridge.write(ByteBuffer(string: "too many bytes")) }
+        try await Task.sleep(for: .milliseconds(20))
+        var producer = StreamBridgeProducer(bridge: bridge)
+        producer.cancel()
+        await #expect(throws: BodyWriterError.connectionClosed) { try await writer.value }
+        #expect(Pulled(producer.more(producerContext())) == .abort)
+    }
+
+    @Test("BodyWriter skips empty writes and writes strings as UTF-8")
+    func bodyWriter() async throws {
+        let collector = CollectingWriter()
+        let writer = BodyWriter(collector)
+        try await writer.write(ByteBuffer())
+        try await writer.write("é")
+        try await writer.write("")
+        try await writer.write(ByteBuffer(string: "!"))
+        #expect(Array(collector.bytes.readableBytesView) == Array("é!".utf8))
+    }
+}
