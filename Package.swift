@@ -197,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "HTTPChatTests",
             dependencies: [
-                "HTTPChatCore", "HTTPChatServer", "HTTPChatTesting", "TestSupport", "CZlib",
+                "HTTPChatCore", "HTTPChatServer", "HTTPChatCGI", "CSpawn", "HTTPChatTesting", "TestSupport", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -259,7 +259,10 @@ public struct CGIResponder: HTTPResponder {
             // digits and `-` are dropped, as Apache and nginx do.
             guard lower.utf8.allSatisfy({ Self.isVariableByte($0) }) else { continue }
             let key = "HTTP_" + String(lower.uppercased().map { $0 == "-" ? "_" : $0 })
-            env[key] = env[key].map { $0 + ", " + field.value } ?? field.value
+            // Repeated fields join as one (RFC 9110 §5.3), with `, `; cookie pairs join with `; `, the only
+            // separator a Cookie field has (RFC 6265 §5.4), as HTTP/2 requires when it recombines them.
+            let separator = lower == "cookie" ? "; " : ", "
+            env[key] = env[key].map { $0 + separator + field.value } ?? field.value
         }
         // An absolute-form target's authority is the host the request is for, over any Host field
         // (RFC 9112 §3.2.2).

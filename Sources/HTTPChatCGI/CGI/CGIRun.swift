@@ -178,6 +178,10 @@ final class CGIRun: Sendable {
             if bytes.count > limit { throw Failure.badHead("response head over \(limit) bytes") }
             return nil
         }
+        // The same bound whether the head arrives in one read or many.
+        guard end + skip <= limit else { throw Failure.badHead("response head over \(limit) bytes") }
+        // At least one CGI field (RFC 3875 §6.2): a bare blank line is no response.
+        guard end > 0 else { throw Failure.badHead("response head without fields") }
         var head = CGIHead()
         // Split on LF bytes (a Swift Character "\r\n" would not split on "\n"), then drop a trailing CR.
         for rawLine in bytes[..<end].split(separator: 10) {
@@ -196,7 +200,9 @@ final class CGIRun: Sendable {
                     value.count == 3 || value.dropFirst(3).first == " "
                 else { throw Failure.badHead("bad Status \(value)") }
                 let reason = value.dropFirst(3).trimmingOWS()
-                head.status = HTTPResponse.Status(code: code, reasonPhrase: reason.isEmpty ? HTTPResponse.Status(code: code).reasonPhrase : String(reason))
+                // `Status: 201` alone takes the standard phrase (`HTTPResponse.Status(code:)` has none).
+                let phrase = reason.isEmpty ? ResponseHeadWriter.reasonPhrases[code] ?? "" : String(reason)
+                head.status = HTTPResponse.Status(code: code, reasonPhrase: phrase)
             case "location":
                 head.location = value
             default:

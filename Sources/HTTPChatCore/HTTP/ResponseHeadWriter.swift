@@ -19,26 +19,26 @@ package enum ResponseHeadWriter {
         case untilClose
     }
 
-    /// The status lines of the common statuses, made once.
-    static let statusLines: [Int: String] = {
-        var lines: [Int: String] = [:]
-        for status: HTTPResponse.Status in [
-            .continue, .ok, .created, .accepted, .noContent, .partialContent, .movedPermanently, .found, .seeOther,
-            .notModified, .temporaryRedirect, .permanentRedirect, .badRequest, .unauthorized, .forbidden, .notFound,
-            .methodNotAllowed, .requestTimeout, .conflict, .preconditionFailed, .contentTooLarge, .uriTooLong,
-            .unsupportedMediaType, .rangeNotSatisfiable, .expectationFailed, .requestHeaderFieldsTooLarge,
-            .internalServerError, .notImplemented, .badGateway, .serviceUnavailable, .gatewayTimeout,
-            .httpVersionNotSupported,
-        ] {
-            lines[status.code] = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
-        }
-        return lines
-    }()
+    /// The common statuses, whose status lines are made once.
+    static let commonStatuses: [HTTPResponse.Status] = [
+        .continue, .ok, .created, .accepted, .noContent, .partialContent, .movedPermanently, .found, .seeOther,
+        .notModified, .temporaryRedirect, .permanentRedirect, .badRequest, .unauthorized, .forbidden, .notFound,
+        .methodNotAllowed, .requestTimeout, .conflict, .preconditionFailed, .contentTooLarge, .uriTooLong,
+        .unsupportedMediaType, .rangeNotSatisfiable, .expectationFailed, .requestHeaderFieldsTooLarge,
+        .internalServerError, .notImplemented, .badGateway, .serviceUnavailable, .gatewayTimeout,
+        .httpVersionNotSupported,
+    ]
 
-    /// The reason phrases the cached lines carry (a handler may set another phrase for the same code).
-    static let reasonPhrases: [Int: String] = statusLines.mapValues { line in
-        String(line.dropFirst(13).dropLast(2))
-    }
+    /// The status lines of the common statuses, made once.
+    static let statusLines: [Int: String] = Dictionary(
+        uniqueKeysWithValues: commonStatuses.map { ($0.code, "HTTP/1.1 \($0.code) \($0.reasonPhrase)\r\n") }
+    )
+
+    /// The standard reason phrases of the common statuses: a cached line is written only for a status that
+    /// carries its code's phrase (a handler may set another phrase for the same code).
+    package static let reasonPhrases: [Int: String] = Dictionary(
+        uniqueKeysWithValues: commonStatuses.map { ($0.code, $0.reasonPhrase) }
+    )
 
     /// Writes a non-negative integer in decimal without making a String.
     static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {

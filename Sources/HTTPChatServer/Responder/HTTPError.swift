@@ -32,7 +32,10 @@ public struct HTTPError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The response this error is answered with: the message (or reason phrase) as plain text.
     public var response: Response {
         var response = Response.text((message ?? status.reasonPhrase) + "\n", status: status)
-        for field in headerFields { response.headerFields[field.name] = field.value }
+        // Each name the error sets replaces the text response's fields of that name; repeated ones (two
+        // `WWW-Authenticate` challenges) all go out.
+        for name in Set(headerFields.map(\.name)) { response.headerFields[name] = nil }
+        response.headerFields.append(contentsOf: headerFields)
         return response
     }
 }

@@ -3,7 +3,9 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCGI
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// An empty scripts folder, removed when the value goes: enough for a responder whose environment is built
 /// in-process, no script run.
@@ -186,6 +188,16 @@ struct CGIEnvironmentTests {
         let env = cgi.environment(for: Request(method: .get, target: "/", headerFields: fields), bodyLength: nil, scriptName: "/s", pathInfo: "")
         #expect(env["HTTP_ACCEPT"] == "text/html, application/json")
         #expect(env["HTTP_X_TRACE"] == "1, 2")
+    }
+
+    @Test("several Cookie fields join with \"; \", the separator of cookie pairs (RFC 6265 §5.4)")
+    func cookiesJoin() throws {
+        let cgi = try ScriptsFolder().responder()
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .cookie, value: "a=1"))
+        fields.append(HTTPField(name: .cookie, value: "b=2; c=3"))
+        let env = cgi.environment(for: Request(method: .get, target: "/", headerFields: fields), bodyLength: nil, scriptName: "/s", pathInfo: "")
+        #expect(env["HTTP_COOKIE"] == "a=1; b=2; c=3")
     }
 
     @Test("an absolute-form target's authority is HTTP_HOST, over the Host field (RFC 9112 §3.2.2)", arguments: [

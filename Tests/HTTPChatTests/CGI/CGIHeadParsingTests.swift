@@ -2,7 +2,9 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCGI
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A parsed head as comparable text: `status code reason`, `location value`, then each field `name: value`.
 private func summary(_ head: CGIHead) -> [String] {
@@ -63,6 +65,11 @@ struct CGIHeadParsingTests {
         ("status with reason", "Status: 404 Not Here\n\n", .head(["status 404 Not Here"], rest: "")),
         ("status name in any case", "STATUS: 200 Fine\n\n", .head(["status 200 Fine"], rest: "")),
         ("status 599", "Status: 599 Edge\n\n", .head(["status 599 Edge"], rest: "")),
+        ("a bare status takes the standard reason", "Status: 201\n\n", .head(["status 201 Created"], rest: "")),
+        ("a bare status with spaces after it", "Status: 503   \n\n", .head(["status 503 Service Unavailable"], rest: "")),
+        ("a bare status without a standard reason", "Status: 299\n\n", .head(["status 299 "], rest: "")),
+        ("a blank line only: no CGI field (RFC 3875 §6.2)", "\n\nbody", .refused),
+        ("a CRLF blank line only", "\r\nbody", .incomplete),
         ("status 1xx", "Status: 100 Continue\n\n", .refused),
         ("status 101", "Status: 101 Switching Protocols\n\n", .refused),
         ("status 199", "Status: 199\n\n", .refused),
@@ -115,6 +122,10 @@ struct CGIHeadParsingTests {
         (String(repeating: "x", count: 101), 100, CGIHeadOutcome.refused),
         ("X-Long: " + String(repeating: "v", count: 200) + "\n", 100, CGIHeadOutcome.refused),
         ("X-Long: " + String(repeating: "v", count: 50) + "\n", 100, CGIHeadOutcome.incomplete),
+        // Ended within one read: the same bound (it was checked only while the head had not ended).
+        ("X-Long: " + String(repeating: "v", count: 200) + "\n\nbody", 100, CGIHeadOutcome.refused),
+        ("X-Long: " + String(repeating: "v", count: 90) + "\n\nbody", 100, CGIHeadOutcome.head(["x-long: " + String(repeating: "v", count: 90)], rest: "body")),
+        ("X-Long: " + String(repeating: "v", count: 91) + "\n\nbody", 100, CGIHeadOutcome.refused),
     ])
     func limit(_ text: String, _ limit: Int, _ want: CGIHeadOutcome) {
         let got = CGIHeadOutcome(text, limit: limit)

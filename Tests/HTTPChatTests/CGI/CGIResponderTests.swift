@@ -2,7 +2,9 @@ import Foundation
 import HTTPTypes
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCGI
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A scripts folder with a non-executable file, an executable one, a hidden one and a subfolder, removed when
 /// the value goes. No test here runs a script: every request is refused before one would start.

@@ -183,4 +183,16 @@ struct ResponseFramingTests {
         #expect(PathResolution.components(of: "/r/x\u{06DD}/y", below: "/r") == ["x\u{06DD}", "y"])
         #expect(throws: PathResolution.Refusal.badRequest) { try PathResolution.segments("/a%DB%9D%2Fb", hidden: false) }
     }
+
+    @Test("the cached status lines carry each code's standard phrase whole (a phrase cut by a character was never matched)")
+    func cachedStatusLines() {
+        #expect(ResponseHeadWriter.reasonPhrases[200] == "OK")
+        #expect(ResponseHeadWriter.reasonPhrases[201] == "Created")
+        #expect(ResponseHeadWriter.reasonPhrases[503] == "Service Unavailable")
+        for status in ResponseHeadWriter.commonStatuses {
+            #expect(ResponseHeadWriter.reasonPhrases[status.code] == status.reasonPhrase, "\(status.code)")
+            #expect(ResponseHeadWriter.statusLines[status.code] == "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        }
+    }
 }
+

@@ -1,7 +1,8 @@
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("Chunked encoding producer")
 struct ChunkedEncodingProducerTests {

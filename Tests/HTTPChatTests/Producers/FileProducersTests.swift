@@ -1,7 +1,9 @@
 import NIOCore
+import HTTPChatTesting
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// Polls until `condition` holds (a read on the thread pool lets go of its file when it completes), up to 5 s.
 private func eventually(_ condition: () -> Bool) async throws -> Bool {

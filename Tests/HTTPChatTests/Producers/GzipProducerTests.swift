@@ -2,7 +2,8 @@ import CZlib
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// zlib's CRC-32 of `bytes` (the one RFC 1952 §8 puts in the trailer).
 private func crc32Of(_ bytes: [UInt8]) -> UInt32 {

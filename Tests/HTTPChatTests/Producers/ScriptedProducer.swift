@@ -2,7 +2,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// What a producer handed out on one pull, with the bytes copied out so a table can compare them.
 enum Pulled: Equatable, CustomStringConvertible {

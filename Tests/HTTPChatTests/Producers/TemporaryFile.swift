@@ -6,7 +6,8 @@ import Glibc
 import Darwin
 #endif
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// A file of given bytes in the temporary folder, open for reading, removed when the value goes.
 final class TemporaryFile {

@@ -3,7 +3,8 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("HTTP error and response constructors")
 struct HTTPErrorTests {
@@ -126,5 +127,16 @@ struct HTTPErrorTests {
         q.append("id", "43")
         #expect(p == q)
         #expect(p.hashValue == q.hashValue)
+    }
+
+    @Test("an error's repeated fields all go out (two WWW-Authenticate challenges), replacing the text's own")
+    func repeatedFields() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .wwwAuthenticate, value: "Basic realm=\"a\""))
+        fields.append(HTTPField(name: .wwwAuthenticate, value: "Bearer"))
+        fields.append(HTTPField(name: .contentType, value: "text/x-custom"))
+        let response = HTTPError(.unauthorized, headerFields: fields).response
+        #expect(response.headerFields[values: .wwwAuthenticate] == ["Basic realm=\"a\"", "Bearer"])
+        #expect(response.headerFields[values: .contentType] == ["text/x-custom"])
     }
 }

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("Percent encoding")
 struct PercentEncodingTests {

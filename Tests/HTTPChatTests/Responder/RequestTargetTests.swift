@@ -1,7 +1,8 @@
 import HTTPTypes
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 @Suite("Request target")
 struct RequestTargetTests {

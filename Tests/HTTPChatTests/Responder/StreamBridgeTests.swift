@@ -1,8 +1,10 @@
 import NIOConcurrencyHelpers
 import NIOCore
+@testable import HTTPChatTesting
 import Testing
 
-@testable import HTTPChat
+@testable import HTTPChatCore
+@testable import HTTPChatServer
 
 /// Whether each numbered write of a writer task has returned, and how.
 private final class WriteLog: Sendable {
