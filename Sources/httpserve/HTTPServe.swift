@@ -15,15 +15,15 @@ struct HTTPServe: AsyncParsableCommand {
         commandName: "httpserve",
         abstract: "Serve a folder over HTTP/1.1: ranges, conditional requests, gzip, listings, sendfile.",
         discussion: """
-            ROOT defaults to ./public when it exists, else the current folder. The first line printed is
-            "Serving ROOT at http://HOST:PORT/"; with --port 0 it tells the port picked.
+            ROOT (or -d FOLDER) defaults to ./public when it exists, else the current folder. The first line printed is "Serving ROOT at http://HOST:PORT/"; with --port 0 it tells the port picked.
 
             Examples:
-              httpserve                              serve ./public on http://127.0.0.1:8000/
-              httpserve ~/site --port 0              pick a free port
-              httpserve dist --spa index.html        client-side routing: unknown paths get index.html
-              httpserve . --host 0.0.0.0 --cors      share the current folder on the network, with CORS
-              httpserve . --access-log - --no-gzip   log requests to stdout, send files uncompressed
+              httpserve                      serve ./public at http://127.0.0.1:8000/
+              httpserve ~/site -p 0          pick a free port
+              httpserve dist --spa index.html
+                                             unknown paths get index.html
+              httpserve -b 0.0.0.0 --cors    share on the network, with CORS
+              httpserve --access-log -       log requests to stdout
             """,
         version: HTTPChatVersion.string
     )
@@ -31,13 +31,17 @@ struct HTTPServe: AsyncParsableCommand {
     @Argument(help: "The folder to serve.")
     var root: String?
 
-    @Option(help: "The address to listen on.")
+    @Option(name: [.short, .customLong("directory")], help: ArgumentHelp("The folder to serve (instead of ROOT).", valueName: "folder"))
+    var directory: String?
+
+    @Option(name: [.customShort("b"), .long, .customLong("bind")], help: "The address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "The port to listen on (0 picks a free one).")
+    // `.unconditional`: `--port -1` is a value to refuse as out of range, not a missing value.
+    @Option(name: [.short, .long], parsing: .unconditional, help: "The port to listen on (0 picks a free one).")
     var port = 8000
 
-    @Option(help: "Event loop threads (default: one per core).")
+    @Option(parsing: .unconditional, help: "Event loop threads (default: one per core).")
     var threads: Int?
 
     @Flag(help: "Never compress responses.")
@@ -58,10 +62,10 @@ struct HTTPServe: AsyncParsableCommand {
     @Flag(help: "Run the executables in ROOT/cgi-bin as CGI/1.1 scripts at /cgi-bin/NAME[/PATH_INFO].")
     var cgi = false
 
-    @Option(help: ArgumentHelp("Seconds a CGI script may run before it is killed (504).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a CGI script may run before it is killed (504).", valueName: "seconds"))
     var cgiTimeout: Double = 30
 
-    @Option(help: ArgumentHelp("The most CGI scripts running at once; more are answered 503.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The most CGI scripts running at once; more are answered 503.", valueName: "n"))
     var cgiMax = 64
 
     @Flag(help: "Allow cross-origin requests from any origin (CORS).")
@@ -79,29 +83,30 @@ struct HTTPServe: AsyncParsableCommand {
     @Flag(help: "Print nothing but errors (no start-up line).")
     var quiet = false
 
-    @Option(help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "The largest request body accepted, in bytes (default: \(HTTPLimits().maxBodyBytes), 8 MiB).", valueName: "bytes"))
     var maxBody: Int?
 
-    @Option(help: ArgumentHelp("Seconds a client may take to send a request head.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a client may take to send a request head.", valueName: "seconds"))
     var headerTimeout: Double = 10
 
-    @Option(help: ArgumentHelp("Seconds a client may pause while sending a request body.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a client may pause while sending a request body.", valueName: "seconds"))
     var bodyTimeout: Double = 60
 
-    @Option(help: ArgumentHelp("Seconds a client may take no response bytes before it is dropped.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a client may take no response bytes before it is dropped.", valueName: "seconds"))
     var sendTimeout: Double = 60
 
-    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection stays open.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds an idle keep-alive connection stays open.", valueName: "seconds"))
     var idleTimeout: Double = 60
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "The most connections open at once; more wait in the listen backlog (default: 16384, or less when the descriptor limit is low).",
         valueName: "n"))
     var maxConnections: Int?
 
     /// The folder actually served.
     var resolvedRoot: String {
-        if let root { return root }
+        if let root = directory ?? root { return root }
         var st = stat()
         return stat("public", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR ? "public" : "."
     }
@@ -128,7 +133,12 @@ struct HTTPServe: AsyncParsableCommand {
 
     func validate() throws {
         var st = stat()
+        if root != nil && directory != nil { throw ValidationError("give the folder once: ROOT or --directory, not both") }
         guard stat(resolvedRoot, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            // Python's habit, `http.server 8000`: the port comes first there.
+            if let root, let number = Int(root), number >= 0, number <= 65535 {
+                throw ValidationError("ROOT '\(root)' is not a folder; to listen on port \(root), use --port \(root) (or -p \(root))")
+            }
             throw ValidationError("ROOT '\(resolvedRoot)' is not a folder")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
@@ -205,7 +215,33 @@ struct HTTPServe: AsyncParsableCommand {
             }
         }
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            guard let message = Self.listenFailure(error, host: host, port: port) else { throw error }
+            let line = "Error: \(message)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            throw ExitCode.failure
+        }
+    }
+
+    /// What to tell a person whose server could not listen: the cause and the fix, instead of NIO's
+    /// `bind(descriptor:ptr:bytes:)` text. Nil for any other error.
+    static func listenFailure(_ error: any Error, host: String, port: Int) -> String? {
+        if error is SocketAddressError.UnknownHost {
+            return "the address \(host) could not be resolved; try --host 127.0.0.1, or 0.0.0.0 for every interface"
+        }
+        guard let io = error as? IOError else { return nil }
+        switch io.errnoCode {
+        case EADDRINUSE:
+            return "port \(port) on \(host) is in use (another server is listening there); try --port 0 for a free one, or another port"
+        case EACCES:
+            return "permission denied to listen on port \(port): ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port 8000"
+        case EADDRNOTAVAIL:
+            return "the address \(host) is not on this machine; try --host 127.0.0.1, or 0.0.0.0 for every interface"
+        default:
+            return nil
+        }
     }
 }
 

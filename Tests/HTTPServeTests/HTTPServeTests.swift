@@ -70,11 +70,14 @@ final class Serve {
 }
 
 /// Runs httpserve to completion (for argument errors), returning status and stderr.
-func runToEnd(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+func runToEnd(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await blocking {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: httpserveBinary)
         p.arguments = arguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -206,12 +209,52 @@ struct HTTPServeTests {
         (["--bogus"], "Unknown option '--bogus'"),
         (["--cache-control", "x", "--no-cache"], "cannot be combined"),
         (["--port", "abc"], "--port"),
+        // Python's habit (`http.server 8000`), negative numbers, the short and Python-style names.
+        (["8000"], "ROOT '8000' is not a folder; to listen on port 8000, use --port 8000 (or -p 8000)"),
+        (["--port", "-1"], "--port must be 0 to 65535, got -1"),
+        (["-p", "70000"], "--port must be 0 to 65535, got 70000"),
+        (["--threads", "-2"], "--threads must be at least 1"),
+        (["--max-body", "-5"], "--max-body must not be negative"),
+        (["-d", "/definitely/not/here"], "ROOT '/definitely/not/here' is not a folder"),
+        (["/tmp", "-d", "/tmp"], "ROOT or --directory, not both"),
+        // Listening fails: the cause and the fix, not NIO's call name.
+        (["-b", "10.9.9.9", "-p", "0"], "the address 10.9.9.9 is not on this machine; try --host 127.0.0.1"),
+        (["--bind", "nothere.invalid", "-p", "0"], "the address nothere.invalid could not be resolved"),
     ])
     func badInput(_ arguments: [String], _ message: String) async throws {
         let result = try await runToEnd(arguments)
         #expect(result.status != 0)
         #expect(result.stderr.contains(message), "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack dump"))
+    }
+
+    @Test("short flags: -d FOLDER, -p PORT, -b HOST serve like their long names; a port in use says so and how to fix it")
+    func shortFlagsAndPortInUse() async throws {
+        let folder = try Folder()
+        let serve = try Serve(["-d", folder.path, "-p", "0", "-b", "127.0.0.1"])
+        #expect(try await sh("curl -s \(serve.base)/page.txt").hasPrefix("httpserve serves folders."), "served from -d")
+        let taken = try await runToEnd([folder.path, "-p", "\(serve.port)"])
+        #expect(taken.status != 0)
+        #expect(taken.stderr.contains("port \(serve.port) on 127.0.0.1 is in use"), "\(taken.stderr)")
+        #expect(taken.stderr.contains("try --port 0"), "\(taken.stderr)")
+        #expect(!taken.stderr.contains("bind(descriptor") && !taken.stderr.contains("errno"), "\(taken.stderr)")
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("--help fits 80 columns and shows every default")
+    func helpAt80Columns() async throws {
+        let help = try await runToEnd(["--help"], environment: ["COLUMNS": "80"])
+        #expect(help.status == 0)
+        for line in help.stdout.split(separator: "\n") {
+            #expect(line.count <= 80, "too wide: \(line)")
+        }
+        // Wrapped text read as one line: the defaults may break across lines.
+        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(text.contains("(0 picks a free one). (default: 8000)"))
+        #expect(text.contains("(default: 8388608, 8 MiB)"), "the --max-body default")
+        #expect(text.contains("-p, --port <port>"))
+        #expect(text.contains("-b, --host, --bind <host>"))
+        #expect(text.contains("-d, --directory <folder>"))
     }
 
     @Test("--version and --help")
