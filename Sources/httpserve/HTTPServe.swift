@@ -218,29 +218,10 @@ struct HTTPServe: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
-            guard let message = Self.listenFailure(error, host: host, port: port) else { throw error }
+            guard let message = HTTPServer.listenFailure(error, host: host, port: port) else { throw error }
             let line = "Error: \(message)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
             throw ExitCode.failure
-        }
-    }
-
-    /// What to tell a person whose server could not listen: the cause and the fix, instead of NIO's
-    /// `bind(descriptor:ptr:bytes:)` text. Nil for any other error.
-    static func listenFailure(_ error: any Error, host: String, port: Int) -> String? {
-        if error is SocketAddressError.UnknownHost {
-            return "the address \(host) could not be resolved; try --host 127.0.0.1, or 0.0.0.0 for every interface"
-        }
-        guard let io = error as? IOError else { return nil }
-        switch io.errnoCode {
-        case EADDRINUSE:
-            return "port \(port) on \(host) is in use (another server is listening there); try --port 0 for a free one, or another port"
-        case EACCES:
-            return "permission denied to listen on port \(port): ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port 8000"
-        case EADDRNOTAVAIL:
-            return "the address \(host) is not on this machine; try --host 127.0.0.1, or 0.0.0.0 for every interface"
-        default:
-            return nil
         }
     }
 }

@@ -218,7 +218,7 @@ struct HTTPServeTests {
         (["-d", "/definitely/not/here"], "ROOT '/definitely/not/here' is not a folder"),
         (["/tmp", "-d", "/tmp"], "ROOT or --directory, not both"),
         // Listening fails: the cause and the fix, not NIO's call name.
-        (["-b", "10.9.9.9", "-p", "0"], "the address 10.9.9.9 is not on this machine; try --host 127.0.0.1"),
+        (["-b", "10.9.9.9", "-p", "0"], "the address 10.9.9.9 is not on this machine; try 127.0.0.1"),
         (["--bind", "nothere.invalid", "-p", "0"], "the address nothere.invalid could not be resolved"),
     ])
     func badInput(_ arguments: [String], _ message: String) async throws {
@@ -236,7 +236,7 @@ struct HTTPServeTests {
         let taken = try await runToEnd([folder.path, "-p", "\(serve.port)"])
         #expect(taken.status != 0)
         #expect(taken.stderr.contains("port \(serve.port) on 127.0.0.1 is in use"), "\(taken.stderr)")
-        #expect(taken.stderr.contains("try --port 0"), "\(taken.stderr)")
+        #expect(taken.stderr.contains("try port 0 for a free one"), "\(taken.stderr)")
         #expect(!taken.stderr.contains("bind(descriptor") && !taken.stderr.contains("errno"), "\(taken.stderr)")
         #expect(await serve.stop() == 0)
     }

@@ -22,4 +22,11 @@ let service = HTTPService(
     fflush(nil)
 }
 let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-try await group.run()
+do {
+    try await group.run()
+} catch {
+    // A port in use is the user's to fix: say so in a line, not a crash trace.
+    guard let why = HTTPServer.listenFailure(error, host: "127.0.0.1", port: port) else { throw error }
+    print("notes-service: \(why)")
+    exit(1)
+}

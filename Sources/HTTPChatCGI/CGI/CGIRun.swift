@@ -96,11 +96,13 @@ final class CGIRun: Sendable {
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
             self?.timedOut.withLockedValue { $0 = true }
+            // Resolved before the kill: the killed script's end of output must not be read first as a script
+            // that ended without a head (502 instead of 504). The first result wins.
+            self?.resolveHead(.failure(Failure.timedOut))
             process.killGroup()
             // A child that left the group (`setsid`) may still hold the pipes open: close our ends, so the
             // response ends at the deadline whatever it does.
             channel.close(promise: nil)
-            self?.resolveHead(.failure(Failure.timedOut))
         }
         Task { [self] in
             defer { timer.cancel() }

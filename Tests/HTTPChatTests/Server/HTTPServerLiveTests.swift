@@ -271,3 +271,35 @@ struct LingeringCloseLiveTests {
     }
 }
 
+
+@Suite("Listen failures, live")
+struct ListenFailureLiveTests {
+    @Test("a port in use and an address not on this machine are explained; other errors are not the user's")
+    func explained() async throws {
+        let first = try await HTTPServer.start(
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0), responder: try liveRouter()
+        )
+        let port = first.port
+        do {
+            let second = try await HTTPServer.start(
+                configuration: ServerConfiguration(host: "127.0.0.1", port: port), responder: try liveRouter()
+            )
+            await second.shutdown(gracePeriod: .seconds(1))
+            Issue.record("a second server bound the same port")
+        } catch {
+            let why = HTTPServer.listenFailure(error, host: "127.0.0.1", port: port)
+            #expect(why == "port \(port) on 127.0.0.1 is in use (another server is listening there); try port 0 for a free one, or another port")
+        }
+        await first.shutdown(gracePeriod: .seconds(1))
+        do {
+            let stray = try await HTTPServer.start(
+                configuration: ServerConfiguration(host: "10.9.9.9", port: 0), responder: try liveRouter()
+            )
+            await stray.shutdown(gracePeriod: .seconds(1))
+            Issue.record("10.9.9.9 is not an address of this machine")
+        } catch {
+            #expect(HTTPServer.listenFailure(error, host: "10.9.9.9", port: 0)?.hasPrefix("the address 10.9.9.9 is not on this machine") == true)
+        }
+        #expect(HTTPServer.listenFailure(HTTPError(.notFound), host: "127.0.0.1", port: 1) == nil)
+    }
+}
