@@ -6,8 +6,10 @@ public enum MediaTypes {
     /// Extension (lower case, without the dot) to media type.
     public static let byExtension: [String: String] = [
         "html": "text/html; charset=utf-8", "htm": "text/html; charset=utf-8",
+        "xhtml": "application/xhtml+xml", "xht": "application/xhtml+xml",
         "css": "text/css; charset=utf-8",
         "js": "text/javascript; charset=utf-8", "mjs": "text/javascript; charset=utf-8",
+        "cjs": "text/javascript; charset=utf-8", "jsonld": "application/ld+json",
         "json": "application/json", "map": "application/json",
         "webmanifest": "application/manifest+json",
         "xml": "application/xml", "rss": "application/rss+xml", "atom": "application/atom+xml",
@@ -17,10 +19,12 @@ public enum MediaTypes {
         "ics": "text/calendar; charset=utf-8", "vtt": "text/vtt; charset=utf-8",
         "svg": "image/svg+xml", "svgz": "image/svg+xml",
         "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+        "apng": "image/apng", "jxl": "image/jxl", "heic": "image/heic",
         "webp": "image/webp", "avif": "image/avif", "ico": "image/vnd.microsoft.icon", "bmp": "image/bmp",
         "tif": "image/tiff", "tiff": "image/tiff",
         "wasm": "application/wasm",
         "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "otf": "font/otf",
+        "eot": "application/vnd.ms-fontobject", "epub": "application/epub+zip", "xsl": "application/xslt+xml",
         "mp4": "video/mp4", "m4v": "video/mp4", "webm": "video/webm", "ogv": "video/ogg", "mov": "video/quicktime",
         "mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/opus",
         "wav": "audio/wav", "flac": "audio/flac", "weba": "audio/webm",
