@@ -2,8 +2,10 @@
 import ArgumentParser
 import HTTPChat
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +15,7 @@ import Glibc
 struct HTTPServe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "httpserve",
-        abstract: "Serve a folder over HTTP/1.1: ranges, conditional requests, gzip, listings, sendfile.",
+        abstract: "Serve a folder over HTTP/1.1 or HTTPS: ranges, conditional requests, gzip, listings, sendfile.",
         discussion: """
             ROOT (or -d FOLDER) defaults to ./public when it exists, else the current folder. The first line printed is "Serving ROOT at http://HOST:PORT/"; with --port 0 it tells the port picked.
 
@@ -24,6 +26,11 @@ struct HTTPServe: AsyncParsableCommand {
                                              unknown paths get index.html
               httpserve -b 0.0.0.0 --cors    share on the network, with CORS
               httpserve --access-log -       log requests to stdout
+              httpserve --tls-cert cert.pem --tls-key key.pem -p 8443 --redirect-http 8080
+                                             HTTPS, with plain HTTP redirected to it
+
+            With --tls-cert, SIGHUP reloads the certificate and key (renewed files) for new connections;
+            when the new pair cannot be used, the old one stays and the reason is logged.
             """,
         version: HTTPChatVersion.string
     )
@@ -99,6 +106,21 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds an idle keep-alive connection stays open.", valueName: "seconds"))
     var idleTimeout: Double = 60
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate (then any intermediates).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("Mutual TLS: require client certificates signed by this PEM CA.", valueName: "file"))
+    var tlsClientCa: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also listen on PORT for plain HTTP, answering 308 to https.", valueName: "port"))
+    var redirectHttp: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Send Strict-Transport-Security: max-age=SECONDS over HTTPS.", valueName: "seconds"))
+    var hsts: Int?
+
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "The most connections open at once; more wait in the listen backlog (default: 16384, or less when the descriptor limit is low).",
         valueName: "n"))
@@ -150,6 +172,17 @@ struct HTTPServe: AsyncParsableCommand {
         if cgi, stat(resolvedRoot + "/cgi-bin", &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw ValidationError("--cgi needs a folder ROOT/cgi-bin")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert == nil {
+            if tlsClientCa != nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+            if redirectHttp != nil { throw ValidationError("--redirect-http needs --tls-cert and --tls-key") }
+            if hsts != nil { throw ValidationError("--hsts needs --tls-cert and --tls-key") }
+        }
+        if let redirectHttp {
+            guard (1...65535).contains(redirectHttp) else { throw ValidationError("--redirect-http must be 1 to 65535, got \(redirectHttp)") }
+            if redirectHttp == port { throw ValidationError("--redirect-http must differ from --port") }
+        }
+        if let hsts, hsts < 0 { throw ValidationError("--hsts must not be negative") }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")
@@ -193,6 +226,7 @@ struct HTTPServe: AsyncParsableCommand {
         var middleware: [any HTTPMiddleware] = []
         if let accessLog { middleware.append(accessLog == "-" ? .standardOutput : try AccessLog.file(accessLog)) }
         if cors { middleware.append(CORS()) }
+        if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
 
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
@@ -201,27 +235,111 @@ struct HTTPServe: AsyncParsableCommand {
         configuration.limits.bodyReadTimeout = .seconds(bodyTimeout)
         configuration.chat.sendTimeout = .seconds(sendTimeout)
         configuration.limits.idleTimeout = .seconds(idleTimeout)
+        if let tlsCert, let tlsKey {
+            configuration.tls = TLSSettings(
+                certificateChainFile: tlsCert, privateKeyFile: tlsKey, clientCertificateAuthorityFile: tlsClientCa
+            )
+        }
         let descriptors = Self.raiseDescriptorLimit()
         configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections(descriptors: descriptors)
 
         let quiet = self.quiet
         let host = self.host
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        // The redirect port starts once the HTTPS port listens, so its port in the Location is the real one.
+        let httpsPort = NIOLockedValueBox<Int?>(nil)
         let service = HTTPService(
             configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriod: .seconds(10), logger: logger
         ) { server in
+            httpsPort.withLockedValue { $0 = server.port }
             if !quiet {
-                print("Serving \(root) at http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)/")
+                print("Serving \(root) at \(server.scheme)://\(shownHost):\(server.port)/")
                 fflush(nil)
             }
+            if server.isTLS { Self.reloadOnHangUp(server, quiet: quiet, logger: logger) }
         }
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [service]
+        if let redirectHttp {
+            var plain = configuration
+            plain.tls = nil
+            plain.port = redirectHttp
+            services.append(
+                RedirectService(configuration: plain, httpsPort: httpsPort, defaultHost: host, logger: logger) { server in
+                    if !quiet {
+                        print("Redirecting http://\(shownHost):\(server.port)/ to HTTPS")
+                        fflush(nil)
+                    }
+                }
+            )
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
+        } catch let error as TLSSettingsError {
+            let line = "Error: \(error)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            throw ExitCode.failure
         } catch {
-            guard let message = HTTPServer.listenFailure(error, host: host, port: port) else { throw error }
+            let failedPort = (error as? RedirectService.ListenError)?.port ?? port
+            let cause = (error as? RedirectService.ListenError)?.underlying ?? error
+            guard let message = HTTPServer.listenFailure(cause, host: host, port: failedPort) else { throw error }
             let line = "Error: \(message)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
             throw ExitCode.failure
+        }
+    }
+}
+
+extension HTTPServe {
+    /// On each SIGHUP, loads the certificate and key files again for new connections. A pair that cannot be
+    /// used is logged and the current one kept.
+    static func reloadOnHangUp(_ server: HTTPServer, quiet: Bool, logger: Logger) {
+        Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                do {
+                    let warnings = try await server.reloadTLS()
+                    for warning in warnings { logger.warning("\(warning)") }
+                    if !quiet {
+                        print("Reloaded the TLS certificate and key")
+                        fflush(nil)
+                    }
+                } catch {
+                    logger.error("TLS reload failed, the current certificate stays: \(error)")
+                }
+            }
+        }
+    }
+}
+
+/// The plain HTTP port of `--redirect-http`: every request gets 308 to the HTTPS port.
+struct RedirectService: Service {
+    /// A bind failure of this port, told apart from the HTTPS port's.
+    struct ListenError: Error {
+        let port: Int
+        let underlying: any Error
+    }
+
+    let configuration: ServerConfiguration
+    let httpsPort: NIOLockedValueBox<Int?>
+    let defaultHost: String
+    let logger: Logger
+    let onStart: @Sendable (HTTPServer) -> Void
+
+    func run() async throws {
+        // The HTTPS service starts first; wait until it listens (or the group is cancelled).
+        var port = httpsPort.withLockedValue { $0 }
+        while port == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            port = httpsPort.withLockedValue { $0 }
+        }
+        let service = HTTPService(
+            configuration: configuration, responder: HTTPSRedirect(httpsPort: port!, defaultHost: defaultHost),
+            gracePeriod: .seconds(2), logger: logger, onStart: onStart
+        )
+        do {
+            try await service.run()
+        } catch {
+            throw ListenError(port: configuration.port, underlying: error)
         }
     }
 }

@@ -246,6 +246,9 @@ public struct CGIResponder: HTTPResponder {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
         ]
         if !pathInfo.isEmpty, let root = options.documentRoot { env["PATH_TRANSLATED"] = root + pathInfo }
+        // Not in RFC 3875, but what scripts test for HTTPS under Apache and nginx (PHP's $_SERVER['HTTPS']).
+        env["REQUEST_SCHEME"] = request.scheme
+        if request.tls != nil { env["HTTPS"] = "on" }
         // One decimal number, whatever the request sent: two equal Content-Length fields arrive as one
         // length, a chunked body as its dechunked size.
         if let bodyLength, bodyLength > 0 || request.headerFields[.contentLength] != nil {

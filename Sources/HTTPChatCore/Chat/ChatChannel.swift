@@ -49,6 +49,10 @@ public final class ChatChannel {
         return true
     }
 
+    /// The NIO channel under the connection, while it is open (for a protocol built into this package that
+    /// needs a transport's handler: TLS facts).
+    package var channel: (any Channel)? { context?.channel }
+
     /// Bytes received but not yet framed.
     public var bufferedInputBytes: Int { framer.bufferedByteCount }
 
@@ -94,14 +98,19 @@ public final class ChatChannel {
     /// The end of a lingering close.
     private var lingerEnd: Scheduled<Void>?
 
+    /// Whether the transport passes file regions to the socket (false under TLS: they are read into bytes).
+    private let carriesFileRegions: Bool
+
     private var marks: (low: Int, high: Int) { (configuration.outputLowWaterMark, configuration.outputHighWaterMark) }
 
     init(
         protocol chatProtocol: any ChatProtocol,
         configuration: ChatConfiguration,
-        channel: any Channel
+        channel: any Channel,
+        carriesFileRegions: Bool = true
     ) {
         configuration.validate()
+        self.carriesFileRegions = carriesFileRegions
         self.chatProtocol = chatProtocol
         self.configuration = configuration
         self.framer = ChatFramer(terminator: .none, maxDelimitedLength: configuration.maxDelimitedLength)
@@ -411,7 +420,7 @@ public final class ChatChannel {
                 unflushed = true
             case .producer(let producer):
                 queue.removeFirst()
-                current = .ready(producer)
+                current = .ready(carriesFileRegions ? producer : Self.readingRegions(producer))
             case .cork(let on):
                 queue.removeFirst()
                 if !on { flushIfNeeded() }  // the corked bytes go to the kernel before the cork comes off
@@ -422,6 +431,11 @@ public final class ChatChannel {
                 break pump
             }
         }
+    }
+
+    /// `producer` with its file regions read into bytes (for a transport that cannot carry them).
+    private static func readingRegions<P: ChatProducer>(_ producer: P) -> any ChatProducer {
+        FileRegionReader(producer)
     }
 
     private static func setCork(_ on: Bool, _ channel: any Channel) {

@@ -9,9 +9,17 @@ extension ChatChannel {
     ///   - chatProtocol: the protocol the connection speaks.
     ///   - configuration: the chat layer's configuration.
     ///   - channel: the connection's channel.
+    ///   - carriesFileRegions: whether the handlers before the chat layer pass file regions to the socket;
+    ///     false: producers' file regions are read into bytes (``FileRegionReader``).
     /// - Throws: when the pipeline does not take the handler.
-    package static func serve(_ chatProtocol: any ChatProtocol, configuration: ChatConfiguration, on channel: any Channel) throws {
-        let chat = ChatChannel(protocol: chatProtocol, configuration: configuration, channel: channel)
+    package static func serve(
+        _ chatProtocol: any ChatProtocol, configuration: ChatConfiguration, on channel: any Channel,
+        carriesFileRegions: Bool = true
+    ) throws {
+        let chat = ChatChannel(
+            protocol: chatProtocol, configuration: configuration, channel: channel,
+            carriesFileRegions: carriesFileRegions
+        )
         try channel.pipeline.syncOperations.addHandler(ChatChannelHandler(chat: chat))
     }
 }

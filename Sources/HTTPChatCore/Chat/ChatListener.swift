@@ -34,6 +34,7 @@ public final class ChatListener: Sendable {
     ///   - backlog: the listen backlog.
     ///   - maxConnections: the most connections open at once; past it, new clients wait in the backlog until
     ///     one closes. Default unlimited.
+    ///   - transport: what runs between each socket and the chat layer (TLS, say); default plain TCP.
     ///   - makeProtocol: called on the connection's event loop for each accepted connection.
     /// - Returns: the running listener.
     /// - Throws: the socket error when the address cannot be bound.
@@ -44,6 +45,7 @@ public final class ChatListener: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         backlog: Int32 = 256,
         maxConnections: Int = .max,
+        transport: ChatTransport = .plain,
         makeProtocol: @escaping @Sendable () -> any ChatProtocol
     ) async throws -> ChatListener {
         configuration.validate()
@@ -86,7 +88,11 @@ public final class ChatListener: Sendable {
                     channel.closeFuture.whenComplete { _ in
                         _ = connections.withLockedValue { $0.removeValue(forKey: id) }
                     }
-                    try ChatChannel.serve(makeProtocol(), configuration: configuration, on: channel)
+                    try transport.prepare(channel)
+                    try ChatChannel.serve(
+                        makeProtocol(), configuration: configuration, on: channel,
+                        carriesFileRegions: transport.carriesFileRegions
+                    )
                 }
             }
             .bind(host: host, port: port)

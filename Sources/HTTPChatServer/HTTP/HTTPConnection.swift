@@ -12,10 +12,13 @@ package final class HTTPConnectionContext: Sendable {
     let shared: SharedLimits
     var limits: HTTPLimits { shared.limits }
     let logger: Logger
+    /// Whether connections run over TLS (their requests carry ``Request/tls``).
+    let isTLS: Bool
 
     /// The context of `responder`'s connections.
-    package init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger) {
+    package init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger, isTLS: Bool = false) {
         self.responder = responder
+        self.isTLS = isTLS
         self.immediate = responder as? any ImmediateHTTPResponder
         self.shared = SharedLimits(limits)
         self.logger = logger
@@ -58,6 +61,8 @@ final class HTTPConnection: ChatProtocol {
     private var collected = ByteBuffer()
     private var timer: Scheduled<Void>?
     private var timerDeadline = NIODeadline.distantFuture
+    /// What the TLS handshake settled, read from the pipeline for the first request.
+    private var tls: TLSConnectionInfo?
 
     init(context: HTTPConnectionContext) {
         self.context = context
@@ -209,11 +214,12 @@ final class HTTPConnection: ChatProtocol {
             respond(.success(own), to: id)  // `OPTIONS *` is the server's to answer, not a responder's
             return
         }
-        let request = Request(
+        var request = Request(
             method: head.method, target: head.target, version: head.version,
             headerFields: head.headerFields, body: body, remoteAddress: chat.remoteAddress,
             localAddress: chat.localAddress
         )
+        if context.isTLS { request.tls = tlsInfo(chat) }
         if let immediate = context.immediate {
             do {
                 if let response = try immediate.respondImmediately(to: request) {
@@ -410,6 +416,14 @@ final class HTTPConnection: ChatProtocol {
     /// with `Connection: close`.
     private func sendError(_ error: HTTPParseError, chat: ChatChannel) {
         write(ErrorResponse(error).response, method: .get, version: .http1_1, keepAlive: false, chat: chat)
+    }
+
+    /// The connection's TLS facts: the handshake completed before any request byte was decrypted.
+    private func tlsInfo(_ chat: ChatChannel) -> TLSConnectionInfo? {
+        if tls == nil {
+            tls = (try? chat.channel?.pipeline.syncOperations.handler(type: TLSSessionObserver.self))?.info
+        }
+        return tls
     }
 
     // MARK: - Timeouts

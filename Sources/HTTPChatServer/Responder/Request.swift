@@ -24,6 +24,11 @@ public struct Request: Sendable {
     /// The server's address the request arrived on (its port is the bound one, also after `--port 0`), when
     /// served from a socket.
     public var localAddress: SocketAddress?
+    /// TLS facts (version, ALPN, the client's verified certificate) when the request came over HTTPS; nil
+    /// over plain HTTP.
+    public var tls: TLSConnectionInfo?
+    /// `"https"` when the request came over TLS, else `"http"`.
+    public var scheme: String { tls == nil ? "http" : "https" }
     /// Values captured by the router (`:name` segments, `*`, `**`).
     public var parameters: Parameters = Parameters()
     /// Trailer fields of a chunked body; present once the body has been read to its end.

@@ -1,6 +1,7 @@
 import HTTPChatCore
 public import Logging
 public import NIOCore
+public import NIOSSL
 import NIOPosix
 import NIOConcurrencyHelpers
 
@@ -17,6 +18,7 @@ import NIOConcurrencyHelpers
 public final class HTTPServer: Sendable {
     private let listener: ChatListener
     private let ownedGroup: MultiThreadedEventLoopGroup?
+    private let credentials: TLSCredentials?
     /// The one shutdown, shared by every caller. Later callers await it through Swift concurrency: once the
     /// server's own loops are gone, a NIO future callback would never run.
     private let shutdownTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
@@ -27,12 +29,17 @@ public final class HTTPServer: Sendable {
     public var port: Int { listener.port }
     /// Open connections.
     public var connectionCount: Int { listener.connectionCount }
+    /// Whether the server speaks HTTPS (``ServerConfiguration/tls`` was set).
+    public var isTLS: Bool { credentials != nil }
+    /// `"https"` or `"http"`, for the server's URL.
+    public var scheme: String { isTLS ? "https" : "http" }
 
     private let closed = AsyncLatch()
 
-    private init(listener: ChatListener, ownedGroup: MultiThreadedEventLoopGroup?) {
+    private init(listener: ChatListener, ownedGroup: MultiThreadedEventLoopGroup?, credentials: TLSCredentials?) {
         self.listener = listener
         self.ownedGroup = ownedGroup
+        self.credentials = credentials
         let closed = self.closed
         listener.onClose.whenComplete { _ in closed.open() }  // registered while the loops are alive
     }
@@ -44,19 +51,28 @@ public final class HTTPServer: Sendable {
     ///   - responder: answers every request.
     ///   - group: event loops to run on (an application's existing group); nil makes a group of
     ///     ``ServerConfiguration/threads`` threads, shut down with the server.
-    ///   - logger: where errors and (at debug level) rejected requests are logged.
+    ///   - logger: where errors and (at debug level) rejected requests and failed TLS handshakes are
+    ///     logged; TLS warnings (a certificate that expired) at warning level.
     /// - Returns: the running server.
-    /// - Throws: when the address cannot be bound.
+    /// - Throws: when the address cannot be bound; ``TLSSettingsError`` when the TLS files cannot be used.
     public static func start(
         configuration: ServerConfiguration = ServerConfiguration(),
         responder: any HTTPResponder,
         group: (any EventLoopGroup)? = nil,
         logger: Logger = Logger(label: "httpchat")
     ) async throws -> HTTPServer {
+        var credentials: TLSCredentials?
+        if let tls = configuration.tls {
+            let (loaded, warnings) = try await TLSCredentials.load(tls)
+            for warning in warnings { logger.warning("\(warning)") }
+            credentials = loaded
+        }
         let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads)) : nil
         var chat = configuration.chat
         chat.maxDelimitedLength = configuration.limits.maxHeaderBytes
-        let context = HTTPConnectionContext(responder: responder, limits: configuration.limits, logger: logger)
+        let context = HTTPConnectionContext(
+            responder: responder, limits: configuration.limits, logger: logger, isTLS: credentials != nil
+        )
         do {
             let listener = try await ChatListener.bind(
                 host: configuration.host,
@@ -64,16 +80,33 @@ public final class HTTPServer: Sendable {
                 configuration: chat,
                 group: group ?? owned!,
                 backlog: configuration.backlog,
-                maxConnections: configuration.maxConnections
+                maxConnections: configuration.maxConnections,
+                transport: credentials.map { .tls($0, logger: logger) } ?? .plain
             ) {
                 HTTPConnection(context: context)
             }
-            return HTTPServer(listener: listener, ownedGroup: owned)
+            return HTTPServer(listener: listener, ownedGroup: owned, credentials: credentials)
         } catch {
             try? await owned?.shutdownGracefully()
             throw error
         }
     }
+
+    /// Loads TLS settings again (nil: the same files, read anew, for a renewed certificate) and uses them for
+    /// the handshakes that follow; connections already open keep theirs. When the new pair cannot be used
+    /// (a file missing, a key that does not match), the current one stays and the error says why.
+    ///
+    /// - Parameter settings: the new settings, or nil for the current ones' files.
+    /// - Returns: warnings about the new certificate (it expired, say).
+    /// - Throws: ``TLSSettingsError``, also when the server does not speak TLS.
+    @discardableResult
+    public func reloadTLS(_ settings: TLSSettings? = nil) async throws -> [String] {
+        guard let credentials else { throw TLSSettingsError("the server does not speak TLS: there is nothing to reload") }
+        return try await credentials.reload(settings)
+    }
+
+    /// The certificate new TLS handshakes present: its expiry, say, after a reload. Nil without TLS.
+    public var certificate: NIOSSLCertificate? { credentials?.leafCertificate }
 
     /// Graceful shutdown: stops accepting, lets requests in flight finish (their responses say
     /// `Connection: close`), closes idle connections at once, and closes whatever remains when the grace

@@ -20,6 +20,9 @@ public struct ServerConfiguration: Sendable {
     /// listen backlog until a connection closes. Default 16,384; keep it below the process's descriptor limit
     /// (`ulimit -n`) so that files and pipes can still be opened at the cap.
     public var maxConnections: Int = 16_384
+    /// HTTPS: the certificate and key (and, for mutual TLS, the client certificate authority). Nil (the
+    /// default) serves plain HTTP.
+    public var tls: TLSSettings?
 
     /// The defaults.
     public init() {}
