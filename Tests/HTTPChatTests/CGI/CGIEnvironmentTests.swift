@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOSSL
 import Testing
 
 @testable import HTTPChatCGI
@@ -32,7 +33,7 @@ private let hostField = HTTPField.Name("Host")!
 /// The variables every request gets, whatever it sends.
 private let alwaysSet: Set<String> = [
     "GATEWAY_INTERFACE", "SERVER_SOFTWARE", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REQUEST_METHOD",
-    "QUERY_STRING", "SCRIPT_NAME", "PATH_INFO", "REMOTE_ADDR", "PATH",
+    "QUERY_STRING", "SCRIPT_NAME", "PATH_INFO", "REMOTE_ADDR", "PATH", "REQUEST_SCHEME",
 ]
 
 @Suite("CGI environment")
@@ -61,6 +62,7 @@ struct CGIEnvironmentTests {
             "PATH_TRANSLATED": "/srv/site/a/b",
             "REMOTE_ADDR": "192.0.2.7",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "REQUEST_SCHEME": "http",
             "CONTENT_LENGTH": "11",
             "CONTENT_TYPE": "application/x-www-form-urlencoded",
             "HTTP_HOST": "example.test:8080",
@@ -79,6 +81,19 @@ struct CGIEnvironmentTests {
         #expect(env["REMOTE_ADDR"] == "")
         #expect(env["QUERY_STRING"] == "")
         #expect(env["PATH_INFO"] == "")
+    }
+
+    @Test("over TLS a script sees HTTPS=on and REQUEST_SCHEME=https; over plain HTTP, no HTTPS and http")
+    func httpsVariables() throws {
+        let cgi = try ScriptsFolder().responder()
+        var request = Request(method: .get, target: "/cgi-bin/s")
+        let plain = cgi.environment(for: request, bodyLength: nil, scriptName: "/cgi-bin/s", pathInfo: "")
+        #expect(plain["HTTPS"] == nil)
+        #expect(plain["REQUEST_SCHEME"] == "http")
+        request.tls = TLSConnectionInfo(version: .tlsv13, applicationProtocol: "http/1.1", peerCertificate: nil)
+        let secure = cgi.environment(for: request, bodyLength: nil, scriptName: "/cgi-bin/s", pathInfo: "")
+        #expect(secure["HTTPS"] == "on")
+        #expect(secure["REQUEST_SCHEME"] == "https")
     }
 
     @Test("an IPv6 peer's address", arguments: [("::1", "::1"), ("2001:db8::2", "2001:db8::2")])
