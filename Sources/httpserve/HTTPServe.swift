@@ -115,7 +115,7 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Mutual TLS: require client certificates signed by this PEM CA.", valueName: "file"))
     var tlsClientCa: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Also listen on PORT for plain HTTP, answering 308 to https.", valueName: "port"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also listen on PORT for plain HTTP, answering 308 to https (0 picks a free one).", valueName: "port"))
     var redirectHttp: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Send Strict-Transport-Security: max-age=SECONDS over HTTPS.", valueName: "seconds"))
@@ -179,8 +179,8 @@ struct HTTPServe: AsyncParsableCommand {
             if hsts != nil { throw ValidationError("--hsts needs --tls-cert and --tls-key") }
         }
         if let redirectHttp {
-            guard (1...65535).contains(redirectHttp) else { throw ValidationError("--redirect-http must be 1 to 65535, got \(redirectHttp)") }
-            if redirectHttp == port { throw ValidationError("--redirect-http must differ from --port") }
+            guard (0...65535).contains(redirectHttp) else { throw ValidationError("--redirect-http must be 0 to 65535, got \(redirectHttp)") }
+            if redirectHttp == port && port != 0 { throw ValidationError("--redirect-http must differ from --port") }
         }
         if let hsts, hsts < 0 { throw ValidationError("--hsts must not be negative") }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
