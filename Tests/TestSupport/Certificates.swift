@@ -42,16 +42,22 @@ public final class TestCertificates: Sendable {
             set -e
             cd '\(folder)'
             key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-            ca() { key "$1.key"; openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 3 -subj "/CN=$2" 2>/dev/null; }
+            ca() {
+                key "$1.key"
+                openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 3 -subj "/CN=$2" \\
+                    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+            }
             signed() {  # name, CN, CA, extension
                 key "$1.key"
                 openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
-                printf '%s\\n' "$4" > "$1.ext"
+                printf '%s\\nauthorityKeyIdentifier=keyid,issuer\\nbasicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n' "$4" > "$1.ext"
                 openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -out "$1.pem" -days 3 -extfile "$1.ext" 2>/dev/null
             }
             ca ca "HTTPChat Test CA"
-            signed server localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
-            signed renewed localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
+            signed server localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1
+            extendedKeyUsage=serverAuth"
+            signed renewed localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1
+            extendedKeyUsage=serverAuth"
             ca client-ca "HTTPChat Client CA"
             signed client test-client client-ca "extendedKeyUsage=clientAuth"
             ca stranger-ca "Stranger CA"
