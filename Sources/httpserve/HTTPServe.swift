@@ -25,7 +25,9 @@ struct HTTPServe: AsyncParsableCommand {
               httpserve dist --spa index.html
                                              unknown paths get index.html
               httpserve -b 0.0.0.0 --cors    share on the network, with CORS
-              httpserve --access-log -       log requests to stdout
+              httpserve --quiet --access-log access.log
+                                             log requests to a file, print nothing
+              httpserve --auth alice:secret --header "X-Frame-Options: DENY"
               httpserve --tls-cert cert.pem --tls-key key.pem -p 8443 --redirect-http 8080
                                              HTTPS, with plain HTTP redirected to it
 
@@ -84,11 +86,17 @@ struct HTTPServe: AsyncParsableCommand {
     @Flag(help: "Send Cache-Control: no-cache (clients revalidate every time).")
     var noCache = false
 
-    @Option(help: ArgumentHelp("Write a Combined Log Format access log to PATH, or - for stdout.", valueName: "path"))
+    @Option(help: ArgumentHelp("Write the access log (one Combined Log Format line per request) to PATH instead of stdout; - is stdout.", valueName: "path"))
     var accessLog: String?
 
-    @Flag(help: "Print nothing but errors (no start-up line).")
+    @Flag(help: "Print nothing but errors: no start-up line, no access log on stdout (--access-log PATH still writes).")
     var quiet = false
+
+    @Option(help: ArgumentHelp("Require HTTP Basic authentication: USER:PASSWORD or USER:sha256:HEX (repeatable).", valueName: "user:secret"))
+    var auth: [String] = []
+
+    @Option(help: ArgumentHelp("Add a field to every response, e.g. \"X-Frame-Options: DENY\" (repeatable).", valueName: "field"))
+    var header: [String] = []
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "The largest request body accepted, in bytes (default: \(HTTPLimits().maxBodyBytes), 8 MiB).", valueName: "bytes"))
@@ -183,6 +191,18 @@ struct HTTPServe: AsyncParsableCommand {
             if redirectHttp == port && port != 0 { throw ValidationError("--redirect-http must differ from --port") }
         }
         if let hsts, hsts < 0 { throw ValidationError("--hsts must not be negative") }
+        do {
+            _ = try ResponseHeaders(header)
+        } catch {
+            throw ValidationError("--header: \(error)")
+        }
+        if !auth.isEmpty {
+            do {
+                _ = try BasicAuth(auth)
+            } catch {
+                throw ValidationError("--auth: \(error)")
+            }
+        }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")
@@ -223,10 +243,18 @@ struct HTTPServe: AsyncParsableCommand {
             root = files.root
         }
 
+        // Outermost first: the log sees every answer (401s too), the fixed fields go on every answer, CORS
+        // answers preflights before authentication asks for credentials (browsers send none with them).
         var middleware: [any HTTPMiddleware] = []
-        if let accessLog { middleware.append(accessLog == "-" ? .standardOutput : try AccessLog.file(accessLog)) }
-        if cors { middleware.append(CORS()) }
+        if let accessLog {
+            middleware.append(accessLog == "-" ? .standardOutput : try AccessLog.file(accessLog))
+        } else if !quiet {
+            middleware.append(.standardOutput)
+        }
         if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
+        if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
+        if cors { middleware.append(CORS()) }
+        if !auth.isEmpty { middleware.append(try BasicAuth(auth, realm: "httpserve")) }
 
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
@@ -248,16 +276,19 @@ struct HTTPServe: AsyncParsableCommand {
         let shownHost = host.contains(":") ? "[\(host)]" : host
         // The redirect port starts once the HTTPS port listens, so its port in the Location is the real one.
         let httpsPort = NIOLockedValueBox<Int?>(nil)
+        let running = NIOLockedValueBox<HTTPServer?>(nil)
         let service = HTTPService(
             configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriod: .seconds(10), logger: logger
         ) { server in
             httpsPort.withLockedValue { $0 = server.port }
+            running.withLockedValue { $0 = server }
             if !quiet {
-                print("Serving \(root) at \(server.scheme)://\(shownHost):\(server.port)/")
+                for line in Self.startLines(root: root, host: host, scheme: server.scheme, port: server.port) { print(line) }
                 fflush(nil)
             }
             if server.isTLS { Self.reloadOnHangUp(server, quiet: quiet, logger: logger) }
         }
+        Self.reportShutdown(of: running, quiet: quiet)
         var services: [any Service] = [service]
         if let redirectHttp {
             var plain = configuration
@@ -275,6 +306,10 @@ struct HTTPServe: AsyncParsableCommand {
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
+            if !quiet {
+                print("Stopped")
+                fflush(nil)
+            }
         } catch let error as TLSSettingsError {
             let line = "Error: \(error)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
@@ -291,6 +326,57 @@ struct HTTPServe: AsyncParsableCommand {
 }
 
 extension HTTPServe {
+    /// The start-up lines: the first is `Serving ROOT at URL/` (scripts read the port from it); listening on
+    /// every interface (`0.0.0.0`, `::`), the first URL is the loopback one and each other address of the
+    /// machine follows on its own line, so the URL to give another device is on screen.
+    static func startLines(root: String, host: String, scheme: String, port: Int) -> [String] {
+        let everywhere = host == "0.0.0.0" || host == "::" || host == "[::]"
+        guard everywhere else {
+            let shown = host.contains(":") ? "[\(host)]" : host
+            return ["Serving \(root) at \(scheme)://\(shown):\(port)/"]
+        }
+        var lines = ["Serving \(root) at \(scheme)://127.0.0.1:\(port)/ (every address of this machine)"]
+        let devices = (try? System.enumerateDevices()) ?? []
+        var seen: Set<String> = ["127.0.0.1"]
+        for device in devices {
+            guard let address = device.address, let ip = address.ipAddress, !seen.contains(ip) else { continue }
+            switch address {
+            case .v4:
+                seen.insert(ip)
+                lines.append("  also \(scheme)://\(ip):\(port)/")
+            case .v6 where host != "0.0.0.0" && ip != "::1" && !ip.lowercased().hasPrefix("fe80"):
+                seen.insert(ip)
+                lines.append("  also \(scheme)://[\(ip)]:\(port)/")
+            default:
+                continue
+            }
+        }
+        return lines
+    }
+
+    /// On the first SIGINT or SIGTERM (which also start the graceful shutdown), says how many connections
+    /// are still open and that a second one stops at once; the second one does (exit 130).
+    static func reportShutdown(of running: NIOLockedValueBox<HTTPServer?>, quiet: Bool) {
+        Task {
+            var signals = 0
+            for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
+                signals += 1
+                if signals == 1 {
+                    let open = running.withLockedValue { $0?.connectionCount } ?? 0
+                    if !quiet {
+                        let what = open == 0 ? "no connection open" : open == 1 ? "1 connection still open" : "\(open) connections still open"
+                        print("Shutting down (\(signal)): \(what); waiting up to 10 s. Press Ctrl-C again to stop now.")
+                        fflush(nil)
+                    }
+                } else {
+                    if !quiet { print("Stopping now") }
+                    fflush(nil)
+                    Glibc.exit(130)
+                }
+            }
+        }
+    }
+
     /// On each SIGHUP, loads the certificate and key files again for new connections. A pair that cannot be
     /// used is logged and the current one kept.
     static func reloadOnHangUp(_ server: HTTPServer, quiet: Bool, logger: Logger) {

@@ -35,6 +35,26 @@ public enum ContentNegotiation {
         return false
     }
 
+    /// The precompressed encodings a client accepts, most wanted first: `br`, `zstd` and `gzip`, each listed
+    /// with q > 0 (or covered by `*` with q > 0 when not listed; `x-gzip` counts as gzip). Equal q-values
+    /// keep the server's order, smallest files first: br, zstd, gzip (RFC 9110 §12.5.3). No
+    /// `Accept-Encoding` at all means identity only.
+    ///
+    /// - Parameter fields: the request's fields.
+    /// - Returns: the encodings, as their `Content-Encoding` tokens.
+    public static func acceptedEncodings(_ fields: HTTPFields) -> [String] {
+        let values = fields[values: .acceptEncoding]
+        guard !values.isEmpty else { return [] }
+        let list = qualities(values.joined(separator: ","))
+        let star = list.first { $0.token == "*" }?.q
+        let ranked = ["br", "zstd", "gzip"].enumerated().compactMap { order, coding -> (String, Double, Int)? in
+            let listed = list.first { $0.token == coding || (coding == "gzip" && $0.token == "x-gzip") }?.q
+            let q = listed ?? star ?? 0
+            return q > 0 ? (coding, q, order) : nil
+        }
+        return ranked.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.2 < $1.2 }.map(\.0)
+    }
+
     /// Whether the client prefers JSON over HTML: `application/json` listed with a q-value above that of
     /// `text/html` (absent counts as 0).
     ///

@@ -50,6 +50,8 @@ public protocol FileProvider: Sendable {
 
 /// What a ``FileProvider`` found at a path.
 public enum FileLookup: Sendable {
+    /// There, but the server may not read it (permissions): answered 403.
+    case forbidden
     /// A regular file, open.
     case file(ProvidedFile)
     /// A folder.
@@ -116,14 +118,19 @@ public struct FolderEntry: Sendable, Hashable {
     public var name: String
     /// What `stat` says about it (about what it leads to, for a link).
     public var info: FileInfo
+    /// Whether the server may read it (a folder: list and enter it). Listings show an unreadable entry
+    /// without a link; requesting it is answered 403.
+    public var isReadable: Bool
 
     /// Describes an entry.
     ///
     /// - Parameters:
     ///   - name: its name.
     ///   - info: what `stat` says about it.
-    public init(name: String, info: FileInfo) {
+    ///   - isReadable: whether the server may read it (default true).
+    public init(name: String, info: FileInfo, isReadable: Bool = true) {
         self.name = name
         self.info = info
+        self.isReadable = isReadable
     }
 }

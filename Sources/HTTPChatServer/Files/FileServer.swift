@@ -143,7 +143,7 @@ public struct FileServer: ImmediateHTTPResponder {
     public func respond(to request: Request) async throws -> Response {
         var resolved: [String: CachedLookup] = [:]  // what this request resolved, whatever the cache evicts
         let lookup: Lookup = { path in resolved[path] ?? cache.cached(path) }
-        for _ in 0..<8 {  // a request needs at most a few lookups (file, index, .gz, SPA, 404 page)
+        for _ in 0..<10 {  // a request needs at most a few lookups (file, index, .br/.zst/.gz, SPA, 404 page)
             switch try build(request, lookup: lookup) {
             case .done(let response):
                 return response
@@ -191,6 +191,8 @@ public struct FileServer: ImmediateHTTPResponder {
         switch found {
         case .missing:
             return try notFound(request, lookup)
+        case .forbidden:
+            throw HTTPError(.forbidden)
         case .directory(let path):
             guard CanonicalPath.hasTrailingSlash(rawPath) else {
                 // Built from the canonical segments: one leading slash, so `GET //evil.example` (a folder
@@ -198,7 +200,10 @@ public struct FileServer: ImmediateHTTPResponder {
                 // `//evil.example/` a browser would follow off-site (CVE-2021-28861's shape).
                 var location = CanonicalPath.encoded(try request.pathSegments, trailingSlash: true)
                 if let query = request.rawQuery { location += "?" + query }
-                return .done(Response(status: .movedPermanently, headerFields: [.location: location], body: .init(string: "Moved to \(location)\n")))
+                return .done(Response(
+                    status: .movedPermanently, headerFields: [.location: location, .contentType: "text/plain; charset=utf-8"],
+                    body: .init(string: "Moved to \(location)\n")
+                ))
             }
             let indexPath = Self.child(path, "index.html")
             guard let index = lookup(indexPath) else { return .needs(indexPath) }
@@ -221,14 +226,21 @@ public struct FileServer: ImmediateHTTPResponder {
         var fields = f.baseFields
 
         // Choose the representation first: its validators are the ones conditions are checked against.
-        // Never compress a Range answer (the ranges refer to the identity bytes).
-        if compressible && !rangeRequested && ContentNegotiation.acceptsGzip(request.headerFields) {
-            let gzPath = f.path + ".gz"
-            guard let precompressed = lookup(gzPath) else { return .needs(gzPath) }
-            fields[.contentEncoding] = "gzip"
-            if case .file(let gz) = precompressed {
-                return .done(respond(gz, gz.validators.variant("gz"), fields: fields, request: request, allowRanges: false))
+        // A precompressed sibling (NAME.br, NAME.zst, NAME.gz) in the client's order of preference is a file
+        // like any other: ranges apply to its bytes, under its own ETag. On-the-fly gzip never answers a
+        // Range (the ranges would refer to bytes that do not exist yet).
+        let encodings = compressible && options.gzip ? ContentNegotiation.acceptedEncodings(request.headerFields) : []
+        for coding in encodings {
+            let suffix = Self.siblingSuffix[coding]!
+            let siblingPath = f.path + suffix
+            guard let sibling = lookup(siblingPath) else { return .needs(siblingPath) }
+            if case .file(let precompressed) = sibling {
+                fields[.contentEncoding] = coding
+                return .done(respond(precompressed, precompressed.validators.variant(String(suffix.dropFirst())), fields: fields, request: request, allowRanges: true))
             }
+        }
+        if compressible && !rangeRequested && encodings.contains("gzip") {
+            fields[.contentEncoding] = "gzip"
             let weak = Validators(etag: "W/" + f.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
             if let gzipped = f.gzipped(level: options.gzipLevel) {  // in memory: compressed once, kept
                 return .done(respond(bytes: gzipped, weak, fields: fields, request: request, allowRanges: false))
@@ -297,6 +309,8 @@ public struct FileServer: ImmediateHTTPResponder {
             return Response(headerFields: fields, body: body([.file(0..<size)], size))
         case .unsatisfiable:
             fields[.contentRange] = "bytes */\(size)"
+            fields[.contentType] = nil  // no body: the file's type would describe nothing
+            fields[.contentEncoding] = nil
             return Response(status: .rangeNotSatisfiable, headerFields: fields)
         case .ranges(let ranges) where ranges.count == 1:
             let r = ranges[0]
@@ -360,6 +374,9 @@ public struct FileServer: ImmediateHTTPResponder {
 }
 
 extension FileServer {
+    /// The file suffix of each precompressed encoding (`zstd`'s files end in `.zst`).
+    static let siblingSuffix = ["br": ".br", "zstd": ".zst", "gzip": ".gz"]
+
     /// The path of `name` in the folder at `path` (both below the root; empty for the root).
     static func child(_ path: String, _ name: String) -> String {
         path.isEmpty ? name : path + "/" + name

@@ -65,6 +65,8 @@ public struct LocalFileProvider: FileProvider {
             switch opener.open(path) {
             case .missing:
                 return .missing
+            case .forbidden:
+                return .forbidden
             case .directory(let fd, let st):
                 close(fd)
                 return .folder(FileInfo(st))
@@ -92,7 +94,7 @@ public struct LocalFileProvider: FileProvider {
         return try await NIOThreadPool.singleton.runIfActive { () -> FileStatus? in
             let (opened, real) = opener.locate(path)
             switch opened {
-            case .missing:
+            case .missing, .forbidden:
                 return nil
             case .file(let fd, let st), .directory(let fd, let st):
                 close(fd)
@@ -132,6 +134,8 @@ public struct LocalFileProvider: FileProvider {
                     case .file(let target, let targetStat), .directory(let target, let targetStat):
                         close(target)
                         st = targetStat
+                    case .forbidden:
+                        guard fstatat(fd, name, &st, 0) == 0 else { continue }  // there, but not for us
                     case .missing:
                         continue
                     }
@@ -139,7 +143,9 @@ public struct LocalFileProvider: FileProvider {
                 let info = FileInfo(st)
                 guard info.isDirectory || info.isRegularFile else { continue }
                 if info.isDirectory, forbidden.contains(FileIdentity(st)) { continue }
-                entries.append(FolderEntry(name: name, info: info))
+                // A folder must also be passable (x) to be of use; the check is the process's own rights.
+                let readable = faccessat(fd, name, info.isDirectory ? R_OK | X_OK : R_OK, AT_EACCESS) == 0
+                entries.append(FolderEntry(name: name, info: info, isReadable: readable))
             }
             return entries
         }

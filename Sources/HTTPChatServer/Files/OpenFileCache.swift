@@ -58,6 +58,7 @@ final class SharedFile: Sendable {
 enum CachedLookup: Sendable {
     case file(SharedFile)
     case directory(path: String)
+    case forbidden
     case missing
 }
 
@@ -120,6 +121,7 @@ final class OpenFileCache: Sendable {
         let lookup: CachedLookup
         switch try await provider.open(Self.components(path), memoryLimit: smallFileLimit) {
         case .missing: lookup = .missing
+        case .forbidden: lookup = .forbidden
         case .folder: lookup = .directory(path: path)
         case .file(let file): lookup = .file(SharedFile(file, path: path, options: options))
         }

@@ -31,7 +31,10 @@ struct RootedOpener: Sendable {
         case file(CInt, stat)
         /// A folder, open for reading (`fdopendir`).
         case directory(CInt, stat)
-        /// Absent, not a file or folder, unreadable, outside the root, or in an excluded folder.
+        /// There, inside the root and servable, but the process may not read it (or pass through a folder on
+        /// the way): `EACCES`.
+        case forbidden
+        /// Absent, not a file or folder, outside the root, or in an excluded folder.
         case missing
     }
 
@@ -76,7 +79,10 @@ struct RootedOpener: Sendable {
     ///   replaced by what the walk followed), nil when missing.
     func locate(_ components: [String]) -> (opened: Opened, path: String?) {
         let (opened, place) = walk(components, reading: false)
-        if case .missing = opened { return (opened, nil) }
+        switch opened {
+        case .missing, .forbidden: return (opened, nil)
+        case .file, .directory: break
+        }
         return (opened, "/" + place.joined(separator: "/"))
     }
 
@@ -139,6 +145,8 @@ struct RootedOpener: Sendable {
                     return missing()  // a FIFO, socket or device is never served
                 }
                 close(fd)  // O_PATH | O_NOFOLLOW opened the link itself
+            } else if errno == EACCES {
+                return (.forbidden, [])
             } else if errno != ELOOP {
                 return missing()  // ELOOP: O_NOFOLLOW met a link
             }
@@ -168,7 +176,7 @@ struct RootedOpener: Sendable {
 
         // The walk ended on a folder already passed through (no components, or a last `.`, `..` or link).
         let fd = openat(stack[stack.count - 1], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return missing() }
+        guard fd >= 0 else { return errno == EACCES ? (.forbidden, []) : missing() }
         var st = stat()
         guard fstat(fd, &st) == 0, !forbidden.contains(FileIdentity(st)) else {
             close(fd)

@@ -20,6 +20,24 @@ struct ErrorResponse {
     /// ``HTTPParseError``): it is answered 500 and should be logged.
     let isUnexpected: Bool
 
+    /// What `next` answers, or the response its error maps to, for a middleware that decorates every answer
+    /// (a field on errors too). An error that closes the connection is rethrown: the connection answers it.
+    ///
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - next: the rest of the chain.
+    /// - Returns: the response to decorate.
+    /// - Throws: an ``HTTPParseError`` from reading the body.
+    static func answer(_ request: Request, _ next: any HTTPResponder) async throws -> Response {
+        do {
+            return try await next.respond(to: request)
+        } catch {
+            let mapped = ErrorResponse(error)
+            guard !mapped.closesConnection else { throw error }
+            return mapped.response
+        }
+    }
+
     /// Maps `error`.
     ///
     /// - Parameter error: what a responder or a middleware threw.

@@ -1,6 +1,8 @@
 import HTTPChatCore
 import Dispatch
 import HTTPTypes
+import NIOConcurrencyHelpers
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +13,11 @@ import Darwin
 /// Middleware that writes one line per request in the Combined Log Format (Apache's and nginx's default):
 /// `host - - [day/Mon/year:HH:MM:SS +0000] "METHOD target HTTP/1.1" status bytes "referer" "user-agent"`.
 /// Lines are written on a serial queue, never on an event loop.
+///
+/// `bytes` is what was sent of the body, not what it was meant to be: a line is written when the body is
+/// done, so a download the client cut short logs the bytes handed to the socket until then, and a body
+/// that failed part-way logs what went out before. Bodies in memory go out whole with the head and are
+/// logged at once. The time is the request's arrival.
 public struct AccessLog: HTTPMiddleware {
     private let sink: AccessLogSink
 
@@ -32,13 +39,33 @@ public struct AccessLog: HTTPMiddleware {
         self.sink = sink
     }
 
-    /// Runs the chain and logs the outcome; an error is logged as the status and body size the client is sent
-    /// for it (``ErrorResponse``), then rethrown.
+    /// Runs the chain and logs the outcome once the body is sent (or given up); an error is logged as the
+    /// status and body size the client is sent for it (``ErrorResponse``), then rethrown.
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         let time = time(nil)
         do {
-            let response = try await next.respond(to: request)
-            sink.write(Self.line(request, status: response.status.code, bytes: response.body.length, time: time))
+            var response = try await next.respond(to: request)
+            let status = response.status.code
+            let pending = PendingLine(sink: sink) { sent in Self.line(request, status: status, bytes: sent, time: time) }
+            switch response.body.storage {
+            case .bytes(let bytes):
+                pending.finish(sent: bytes.readableBytes)
+            case .producer(let producer, let length):
+                guard request.method != .head else {
+                    pending.finish(sent: 0)
+                    break
+                }
+                response.body = ResponseBody(producer: CountingProducer(inner: producer, pending: pending), length: length)
+            case .stream(let length, let write):
+                guard request.method != .head else {
+                    pending.finish(sent: 0)
+                    break
+                }
+                response.body = .stream(length: length) { writer in
+                    defer { pending.finish() }
+                    try await write(BodyWriter(CountingSink(inner: writer.sink, pending: pending)))
+                }
+            }
             return response
         } catch {
             let answer = ErrorResponse(error).response
@@ -96,6 +123,67 @@ public struct AccessLog: HTTPMiddleware {
     }
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
+}
+
+/// One request's log line, written once: when its body ends, fails or is dropped (also when the last copy
+/// of the body is released unsent).
+final class PendingLine: Sendable {
+    private let state = NIOLockedValueBox<(sent: Int, written: Bool)>((0, false))
+    private let sink: AccessLogSink
+    private let make: @Sendable (Int) -> String
+
+    init(sink: AccessLogSink, make: @escaping @Sendable (Int) -> String) {
+        self.sink = sink
+        self.make = make
+    }
+
+    func add(_ count: Int) { state.withLockedValue { $0.sent += count } }
+
+    /// Writes the line with the bytes counted (or `sent`), unless it was written already.
+    func finish(sent: Int? = nil) {
+        let total = state.withLockedValue { s -> Int? in
+            guard !s.written else { return nil }
+            s.written = true
+            return sent ?? s.sent
+        }
+        if let total { sink.write(make(total)) }
+    }
+
+    deinit { finish() }
+}
+
+/// Counts the body bytes a producer hands the connection, for the access log.
+struct CountingProducer: ChatProducer {
+    var inner: any ChatProducer
+    let pending: PendingLine
+
+    mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+        let output = inner.more(context)
+        switch output {
+        case .bytes(let bytes): pending.add(bytes.readableBytes)
+        case .fileRegion(let region): pending.add(region.readableBytes)
+        case .notifying(let data, _): pending.add(data.readableBytes)
+        case .end, .abort: pending.finish()
+        case .wait: break
+        }
+        return output
+    }
+
+    mutating func cancel() {
+        inner.cancel()
+        pending.finish()
+    }
+}
+
+/// Counts the body bytes a streaming handler writes, for the access log.
+struct CountingSink: BodySink {
+    let inner: any BodySink
+    let pending: PendingLine
+
+    func write(_ bytes: ByteBuffer) async throws {
+        try await inner.write(bytes)
+        pending.add(bytes.readableBytes)
+    }
 }
 
 /// Why an access log could not be opened.

@@ -24,14 +24,7 @@ public struct StrictTransportSecurity: HTTPMiddleware {
     /// The response from `next` (or its error's), with the field when the request came over TLS.
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         guard request.tls != nil else { return try await next.respond(to: request) }
-        var response: Response
-        do {
-            response = try await next.respond(to: request)
-        } catch {
-            let mapped = ErrorResponse(error)
-            guard !mapped.closesConnection else { throw error }  // the connection answers and closes
-            response = mapped.response
-        }
+        var response = try await ErrorResponse.answer(request, next)
         response.headerFields[.strictTransportSecurity] = value
         return response
     }

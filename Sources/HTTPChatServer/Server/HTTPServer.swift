@@ -5,6 +5,12 @@ public import NIOSSL
 import NIOPosix
 import NIOConcurrencyHelpers
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An HTTP/1.1 server: a ``ChatListener`` whose connections speak HTTP to a responder.
 ///
 /// ```swift
@@ -16,19 +22,23 @@ import NIOConcurrencyHelpers
 /// try await server.waitUntilClosed()
 /// ```
 public final class HTTPServer: Sendable {
-    private let listener: ChatListener
+    /// The listening sockets: one, or two for `localhost` (127.0.0.1 and ::1, on the same port).
+    private let listeners: [ChatListener]
+    private var listener: ChatListener { listeners[0] }
     private let ownedGroup: MultiThreadedEventLoopGroup?
     private let credentials: TLSCredentials?
     /// The one shutdown, shared by every caller. Later callers await it through Swift concurrency: once the
     /// server's own loops are gone, a NIO future callback would never run.
     private let shutdownTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    /// The bound address.
+    /// The bound address (the first, when there are several).
     public var localAddress: SocketAddress { listener.localAddress }
+    /// Every bound address: `localhost` listens on 127.0.0.1 and on ::1 (when the machine has IPv6).
+    public var localAddresses: [SocketAddress] { listeners.map(\.localAddress) }
     /// The bound port (the real one when port 0 was asked for).
     public var port: Int { listener.port }
     /// Open connections.
-    public var connectionCount: Int { listener.connectionCount }
+    public var connectionCount: Int { listeners.reduce(0) { $0 + $1.connectionCount } }
     /// Whether the server speaks HTTPS (``ServerConfiguration/tls`` was set).
     public var isTLS: Bool { credentials != nil }
     /// `"https"` or `"http"`, for the server's URL.
@@ -36,12 +46,23 @@ public final class HTTPServer: Sendable {
 
     private let closed = AsyncLatch()
 
-    private init(listener: ChatListener, ownedGroup: MultiThreadedEventLoopGroup?, credentials: TLSCredentials?) {
-        self.listener = listener
+    private init(listeners: [ChatListener], ownedGroup: MultiThreadedEventLoopGroup?, credentials: TLSCredentials?) {
+        self.listeners = listeners
         self.ownedGroup = ownedGroup
         self.credentials = credentials
         let closed = self.closed
-        listener.onClose.whenComplete { _ in closed.open() }  // registered while the loops are alive
+        let open = NIOLockedValueBox(listeners.count)
+        for listener in listeners {
+            listener.onClose.whenComplete { _ in  // registered while the loops are alive
+                if open.withLockedValue({ $0 -= 1; return $0 == 0 }) { closed.open() }
+            }
+        }
+    }
+
+    /// The addresses to listen on for `host`: `localhost` is both loopbacks, as clients may resolve it to
+    /// either (curl and browsers try ::1 first).
+    static func addresses(for host: String) -> [String] {
+        host.lowercased() == "localhost" ? ["127.0.0.1", "::1"] : [host]
     }
 
     /// Binds and starts serving.
@@ -73,19 +94,45 @@ public final class HTTPServer: Sendable {
         let context = HTTPConnectionContext(
             responder: responder, limits: configuration.limits, logger: logger, isTLS: credentials != nil
         )
-        do {
-            let listener = try await ChatListener.bind(
-                host: configuration.host,
-                port: configuration.port,
+        let transport = credentials.map { ChatTransport.tls($0, logger: logger) } ?? .plain
+        let bind = { (host: String, port: Int) in
+            try await ChatListener.bind(
+                host: host,
+                port: port,
                 configuration: chat,
                 group: group ?? owned!,
                 backlog: configuration.backlog,
                 maxConnections: configuration.maxConnections,
-                transport: credentials.map { .tls($0, logger: logger) } ?? .plain
+                transport: transport
             ) {
                 HTTPConnection(context: context)
             }
-            return HTTPServer(listener: listener, ownedGroup: owned, credentials: credentials)
+        }
+        do {
+            let hosts = addresses(for: configuration.host)
+            var attempt = 0
+            while true {
+                attempt += 1
+                let first = try await bind(hosts[0], configuration.port)
+                var listeners = [first]
+                do {
+                    for host in hosts.dropFirst() {
+                        do {
+                            listeners.append(try await bind(host, first.port))
+                        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL || error.errnoCode == EAFNOSUPPORT {
+                            logger.debug("not listening on \(host): \(error)")  // no IPv6 here
+                        }
+                    }
+                } catch let error as IOError where error.errnoCode == EADDRINUSE && configuration.port == 0 && attempt < 5 {
+                    // The port picked on 127.0.0.1 is taken on ::1: pick another pair.
+                    for listener in listeners { await listener.shutdown(gracePeriod: .zero) }
+                    continue
+                } catch {
+                    for listener in listeners { await listener.shutdown(gracePeriod: .zero) }
+                    throw error
+                }
+                return HTTPServer(listeners: listeners, ownedGroup: owned, credentials: credentials)
+            }
         } catch {
             try? await owned?.shutdownGracefully()
             throw error
@@ -116,10 +163,12 @@ public final class HTTPServer: Sendable {
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
         let task = shutdownTask.withLockedValue { task -> Task<Void, Never> in
             if let task { return task }
-            let listener = self.listener
+            let listeners = self.listeners
             let group = self.ownedGroup
             let made = Task {
-                await listener.shutdown(gracePeriod: gracePeriod)
+                await withTaskGroup(of: Void.self) { tasks in
+                    for listener in listeners { tasks.addTask { await listener.shutdown(gracePeriod: gracePeriod) } }
+                }
                 try? await group?.shutdownGracefully()
             }
             task = made

@@ -56,6 +56,8 @@ private func outcome(_ opener: RootedOpener, _ path: String) -> String {
     switch opener.open(components) {
     case .missing:
         return "missing"
+    case .forbidden:
+        return "forbidden"
     case .directory(let fd, _):
         close(fd)
         return "dir"
