@@ -21,6 +21,8 @@ final class Serve {
     let stdout = Pipe()
     let stderr = Pipe()
     private(set) var firstLine = ""
+    /// Everything read while waiting for the first line (later lines may have come with it).
+    private(set) var initialOutput = ""
     private(set) var port = 0
 
     init(_ arguments: [String], binary: String = httpserveBinary) throws {
@@ -31,10 +33,16 @@ final class Serve {
         try startUnblocked(process)
         var buffer = Data()
         let deadline = Date().addingTimeInterval(10)
+        // Polled, so a server that prints nothing (or dies) cannot hold the test past the deadline.
         while !buffer.contains(UInt8(ascii: "\n")) && Date() < deadline && process.isRunning {
-            buffer += stdout.fileHandleForReading.availableData
+            var poller = pollfd(fd: stdout.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let more = stdout.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            buffer += more
         }
         firstLine = String(decoding: buffer.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        initialOutput = String(decoding: buffer, as: UTF8.self)
         if let match = firstLine.firstMatch(of: /127\.0\.0\.1:(\d+)\//) { port = Int(match.1)! }
     }
 

@@ -11,9 +11,12 @@ enum DirectoryListing {
         var isDirectory: Bool
         var size: Int
         var modified: Int
+        /// Whether the server may read it: an unreadable entry is listed without a link (it would be 403).
+        var isReadable: Bool
 
         init(_ entry: FolderEntry) {
             name = entry.name
+            isReadable = entry.isReadable
             isDirectory = entry.info.isDirectory
             size = entry.info.size
             modified = entry.info.mtimeSeconds
@@ -67,7 +70,8 @@ enum DirectoryListing {
             let display = HTMLEscaping.escape(e.name) + (e.isDirectory ? "/" : "")
             let href = HTMLEscaping.escape(PercentEncoding.encodeSegment(e.name)) + (e.isDirectory ? "/" : "")
             let size = e.isDirectory ? "—" : formatSize(e.size)
-            rows += "<tr><td><a href=\"\(href)\">\(display)</a></td><td class=\"n\">\(size)</td><td>\(HTTPDate.format(e.modified))</td></tr>\n"
+            let link = e.isReadable ? "<a href=\"\(href)\">\(display)</a>" : "<span title=\"not readable\">\(display)</span>"
+            rows += "<tr><td>\(link)</td><td class=\"n\">\(size)</td><td>\(HTTPDate.format(e.modified))</td></tr>\n"
         }
         return """
             <!doctype html>

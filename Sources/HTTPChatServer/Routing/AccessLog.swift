@@ -152,16 +152,30 @@ final class PendingLine: Sendable {
     deinit { finish() }
 }
 
-/// Counts the body bytes a producer hands the connection, for the access log.
+/// Counts the body bytes a producer hands the connection, for the access log. A file region (sendfile) is
+/// handed on in slices of at most ``slice`` bytes: the connection pulls the next only once the socket took
+/// the last, so a download cut short is counted to within a slice and the socket's buffers, not as the
+/// whole file.
 struct CountingProducer: ChatProducer {
     var inner: any ChatProducer
     let pending: PendingLine
+    /// The rest of a file region being sliced, and the promise that goes with its last slice.
+    private var region: (region: FileRegion, promise: EventLoopPromise<Void>?)?
+
+    static let slice = 1 << 20
+
+    init(inner: any ChatProducer, pending: PendingLine) {
+        self.inner = inner
+        self.pending = pending
+    }
 
     mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+        if let (rest, promise) = region { return next(rest, promise) }
         let output = inner.more(context)
         switch output {
         case .bytes(let bytes): pending.add(bytes.readableBytes)
-        case .fileRegion(let region): pending.add(region.readableBytes)
+        case .fileRegion(let whole): return next(whole, nil)
+        case .notifying(.fileRegion(let whole), let promise): return next(whole, promise)
         case .notifying(let data, _): pending.add(data.readableBytes)
         case .end, .abort: pending.finish()
         case .wait: break
@@ -169,7 +183,22 @@ struct CountingProducer: ChatProducer {
         return output
     }
 
+    /// The next slice of `rest`; the promise goes with the last one.
+    private mutating func next(_ rest: FileRegion, _ promise: EventLoopPromise<Void>?) -> ChatProducerOutput {
+        let count = min(rest.readableBytes, Self.slice)
+        pending.add(count)
+        let piece = FileRegion(fileHandle: rest.fileHandle, readerIndex: rest.readerIndex, endIndex: rest.readerIndex + count)
+        guard count < rest.readableBytes else {
+            region = nil
+            return promise.map { .notifying(.fileRegion(piece), $0) } ?? .fileRegion(piece)
+        }
+        region = (FileRegion(fileHandle: rest.fileHandle, readerIndex: rest.readerIndex + count, endIndex: rest.endIndex), promise)
+        return .fileRegion(piece)
+    }
+
     mutating func cancel() {
+        region?.promise?.fail(ChannelError.ioOnClosedChannel)
+        region = nil
         inner.cancel()
         pending.finish()
     }
