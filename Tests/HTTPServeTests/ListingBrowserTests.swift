@@ -12,7 +12,8 @@ private let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first 
 /// - `overflow`: whether the page scrolls sideways;
 /// - `longLines`: the lines the longest name takes (more than one: it wraps inside its column);
 /// - `resources`: what the listing fetched after its own document (none: icons and styles are inline);
-/// - `dark`: whether the page's background is dark.
+/// - `dark`: whether the page's background is dark;
+/// - `typed`: the rows still shown after typing `FILE-1` in the filter box (the inline script).
 private let probe = """
     <!doctype html><meta charset="utf-8"><body><script>
     var widths = [390, 1200], out = {}, done = 0;
@@ -28,6 +29,9 @@ private let probe = """
         out[w] = { rows: d.querySelectorAll('tr[data-name]').length, wrapped: wrapped, oneLine: oneLine,
           overflow: d.documentElement.scrollWidth > d.documentElement.clientWidth, longLines: longLines,
           resources: f.contentWindow.performance.getEntriesByType('resource').length, dark: bg[0] + bg[1] + bg[2] < 200 };
+        var box = d.querySelector('.filter input');
+        box.value = 'FILE-1'; box.dispatchEvent(new Event('input'));
+        out[w].typed = Array.prototype.filter.call(d.querySelectorAll('tr[data-name]'), function (r) { return r.offsetHeight > 0; }).length;
         if (++done === widths.length) {
           var p = document.createElement('pre'); p.id = 'result'; p.textContent = JSON.stringify(out); document.body.appendChild(p);
         }
@@ -85,6 +89,7 @@ struct ListingBrowserTests {
             #expect(frame["overflow"] as? Bool == false, "\(width): the page scrolls sideways: \(frame)")
             #expect(frame["resources"] as? Int == 0, "\(width): the listing fetched something: \(frame)")
             #expect(frame["dark"] as? Bool == dark, "\(width): dark \(dark) wanted: \(frame)")
+            #expect(frame["typed"] as? Int == 2, "\(width): typing filters to file-1.txt and file-10.txt: \(frame)")
         }
         #expect((result?["390"]?["longLines"] as? Int ?? 0) > 1, "a long name wraps inside its column at 390 px")
     }

@@ -92,6 +92,7 @@ extension DirectoryListing {
         .size{text-align:right}
         td.size,td.time{font-variant-numeric:tabular-nums;color:var(--muted)}
         tbody tr:hover td{background:var(--hover)}
+        tr[hidden]{display:none!important}
         tr.up a{color:var(--muted)}
         td[colspan]{color:var(--muted);text-align:center;padding:1.5rem}
         .i{width:1.2rem;height:1.2rem;flex:none;margin-top:.1rem}
