@@ -243,6 +243,7 @@ enum DirectoryListing {
         let atTop = segments.count == depth
         var out = "<a href=\"\(HTMLEscaping.escape(top))\" class=\"home\" title=\"Top folder\" aria-label=\"Top folder\"\(atTop ? " aria-current=\"page\"" : "")>"
             + "\(icon(.home))</a>"
+        if atTop { out += "<span class=\"sep\" aria-hidden=\"true\">/</span>" }  // `⌂ /`, as `⌂ / docs` below it
         for i in depth..<segments.count {
             let name = HTMLEscaping.escape(segments[i])
             out += "<span class=\"sep\" aria-hidden=\"true\">/</span>"
