@@ -249,6 +249,21 @@ struct HTTPServeTests {
         #expect(await serve.stop() == 0)
     }
 
+    @Test("public/404.html answers unknown paths at any depth, and fetches nothing (style and logo inline)")
+    func publicNotFoundPage() async throws {
+        let publicFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("public").path
+        let page = try String(contentsOfFile: publicFolder + "/404.html", encoding: .utf8)
+        let serve = try Serve([publicFolder, "--port", "0"])
+        for target in ["/nope", "/files/nope.txt", "/a/b/c/d/"] {
+            let out = try await sh("curl -s -w '%{http_code} %{content_type}' \(serve.base)\(target)")
+            #expect(out == page + "404 text/html; charset=utf-8", "\(target): \(out.suffix(60))")
+        }
+        #expect(await serve.stop() == 0)
+        #expect(page.contains("<h1>Nothing here</h1>") && page.contains("href=\"/\""))
+        #expect(!page.contains("src=") && !page.contains("<link") && !page.contains("url(http") && !page.contains("@import"), "404.html fetches something")
+    }
+
     @Test("--help fits 80 columns and shows every default")
     func helpAt80Columns() async throws {
         let help = try await runToEnd(["--help"], environment: ["COLUMNS": "80"])

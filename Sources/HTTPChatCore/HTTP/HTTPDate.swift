@@ -80,6 +80,20 @@ package enum HTTPDate {
             + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"
     }
 
+    /// Formats seconds since the epoch as ISO 8601 in UTC, to the second: `2026-12-01T13:05:00Z`.
+    package static func iso8601(_ epochSeconds: Int) -> String {
+        let tm = utc(epochSeconds)
+        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T"
+            + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
+    }
+
+    /// Formats seconds since the epoch as a short UTC date and time for people, to the minute:
+    /// `2026-12-01 13:05`.
+    package static func short(_ epochSeconds: Int) -> (date: String, time: String) {
+        let tm = utc(epochSeconds)
+        return ("\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))", "\(two(tm.tm_hour)):\(two(tm.tm_min))")
+    }
+
     private static func utc(_ epochSeconds: Int) -> tm {
         var t = time_t(epochSeconds)
         var tm = tm()

@@ -152,8 +152,8 @@ public struct FileServer: ImmediateHTTPResponder {
             case .listing(let path):
                 guard let found = try await provider.list(OpenFileCache.components(path)) else { throw HTTPError(.notFound) }
                 let entries = found.filter { options.hidden || !CanonicalPath.isHidden($0.name) }.map(DirectoryListing.Entry.init)
-                let shown = CanonicalPath.encoded((try? request.pathSegments) ?? [], trailingSlash: true)
-                return DirectoryListing.response(entries, path: shown, request: request)
+                let segments = (try? request.pathSegments) ?? []
+                return DirectoryListing.response(entries, segments: segments, mountDepth: mountSegments.count, request: request)
             }
         }
         throw HTTPError(.internalServerError)
