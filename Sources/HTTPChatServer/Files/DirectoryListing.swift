@@ -20,7 +20,7 @@ enum DirectoryListing {
         }
     }
 
-    static func response(_ entries: [Entry], path: String, request: Request) -> Response {
+    static func response(_ entries: [Entry], path: String, request: Request, archive: Bool = false) -> Response {
         let items = request.queryItems
         let sort = items.first { $0.name == "sort" }?.value ?? "name"
         let descending = items.first { $0.name == "order" }?.value == "desc"
@@ -39,7 +39,7 @@ enum DirectoryListing {
         }
         return Response(
             headerFields: [.contentType: "text/html; charset=utf-8", .vary: "Accept"],
-            body: .init(string: html(sorted, path: path, sort: sort, descending: descending))
+            body: .init(string: html(sorted, path: path, sort: sort, descending: descending, archive: archive))
         )
     }
 
@@ -52,7 +52,7 @@ enum DirectoryListing {
         return out + "]}\n"
     }
 
-    static func html(_ entries: [Entry], path: String, sort: String, descending: Bool) -> String {
+    static func html(_ entries: [Entry], path: String, sort: String, descending: Bool, archive: Bool = false) -> String {
         let title = HTMLEscaping.escape("Index of " + (PercentEncoding.decode(path) ?? path))
         func header(_ key: String, _ label: String) -> String {
             let order = key == sort && !descending ? "desc" : "asc"
@@ -80,7 +80,7 @@ enum DirectoryListing {
             td.n{text-align:right;font-variant-numeric:tabular-nums}a{color:#2457d6}tr:hover td{background:#f5f7fb}
             footer{margin-top:1.5rem;color:#8a93a8;font-size:.85rem}
             </style></head><body>
-            <h1>\(title)</h1>
+            <h1>\(title)</h1>\(archive ? "\n<p><a href=\"?download=zip\" download>Download .zip</a></p>" : "")
             <table><thead><tr>\(header("name", "Name"))\(header("size", "Size"))\(header("time", "Modified"))</tr></thead>
             <tbody>
             \(rows)</tbody></table>
