@@ -19,8 +19,8 @@ import Darwin
 /// A stored entry's CRC-32 is over its bytes, and `sendfile` never shows them to this process. The layout
 /// puts it after the data (a data descriptor, bit 3) and in the central directory, so no byte before a file's
 /// data depends on it and the length comes from sizes alone. While a file is sent, its CRC is computed on
-/// NIO's thread pool by reading the same descriptor in steps of ``crcStep`` (8 MiB, `pread` in 256 KiB
-/// pieces into one buffer); the file's bytes are sent only up to where the CRC has read, one step behind it,
+/// NIO's thread pool by reading a second descriptor of the same open file (a `NIOFileHandle` may not be used by
+/// two threads at once) in steps of ``crcStep`` (8 MiB, `pread` in 256 KiB pieces into one buffer); the file's bytes are sent only up to where the CRC has read, one step behind it,
 /// so the reading runs while the previous region is on the wire and `sendfile` finds the pages just read in
 /// the page cache (each file is read from the disk once in the usual case). The descriptor waits for the
 /// last step. Files up to ``inlineLimit`` come as bytes from the provider (read in the open's own hop) and
@@ -68,6 +68,8 @@ struct ZipArchiveProducer: ChatProducer {
     private struct Session {
         var index: Int
         var contents: FileContents
+        /// What the CRC steps read: a second descriptor of the same open file (or the bytes themselves).
+        var reader: FileContents
         /// Whether its CRC is still to be computed (needed by a requested range and not known).
         var wantCRC: Bool
         var crc: UInt32 = 0
@@ -77,8 +79,14 @@ struct ZipArchiveProducer: ChatProducer {
         var step: (box: Outcome<UInt32>, end: Int, done: EventLoopFuture<Void>)?
     }
 
+    /// An entry opened for sending, with a second descriptor for its CRC steps when they are wanted.
+    private struct Opened: Sendable {
+        var lookup: FileLookup
+        var reader: OpenFile?
+    }
+
     private enum Waiting {
-        case open(Int, Outcome<FileLookup>, EventLoopFuture<Void>)
+        case open(Int, Outcome<Opened>, EventLoopFuture<Void>)
         case crcs(Outcome<[Int: UInt32]>, EventLoopFuture<Void>)
     }
 
@@ -108,8 +116,20 @@ struct ZipArchiveProducer: ChatProducer {
             case .open(let index, let box, let done):
                 guard let result = box.take() else { return .wait(done) }
                 self.waiting = nil
-                guard case .success(.file(let file)) = result, file.info == layout.entries[index].info else { return .abort }
-                var s = Session(index: index, contents: file.contents, wantCRC: crcNeeded(index) && crc(index) == nil)
+                guard case .success(let opened) = result, case .file(let file) = opened.lookup, file.info == layout.entries[index].info else {
+                    return .abort
+                }
+                let reader: FileContents?
+                switch file.contents {
+                case .bytes: reader = file.contents
+                case .descriptor: reader = opened.reader.map { .descriptor($0) }
+                }
+                // Without a reader (the CRC was cached when the open began), a CRC still missing is computed
+                // from a fresh open when the descriptor is reached.
+                var s = Session(
+                    index: index, contents: file.contents, reader: reader ?? file.contents,
+                    wantCRC: reader != nil && crcNeeded(index) && crc(index) == nil
+                )
                 if s.wantCRC, case .bytes(let bytes) = file.contents, bytes.readableBytes <= Self.inlineLimit {
                     s.crc = bytes.withUnsafeReadableBytes { Deflater.crc32($0, updating: 0) }
                     s.crcOffset = bytes.readableBytes
@@ -178,8 +198,20 @@ struct ZipArchiveProducer: ChatProducer {
             session = nil
             let entry = layout.entries[i]
             let provider = self.provider
-            let promise = context.eventLoop.makePromise(of: FileLookup.self)
-            promise.completeWithTask { try await provider.open(entry.path, memoryLimit: Self.inlineLimit) }
+            let wantCRC = crcNeeded(i) && crc(i) == nil
+            let promise = context.eventLoop.makePromise(of: Opened.self)
+            promise.completeWithTask {
+                let lookup = try await provider.open(entry.path, memoryLimit: Self.inlineLimit)
+                guard wantCRC, case .file(let file) = lookup, case .descriptor(let open) = file.contents else {
+                    return Opened(lookup: lookup, reader: nil)
+                }
+                // The CRC steps read from a second descriptor (F_DUPFD_CLOEXEC, off the loop): NIO's file handle
+                // refuses to be used from two threads at once, and the event loop sends from the first one
+                // while the pool reads.
+                let copy = try open.handle.withUnsafeFileDescriptor { fcntl($0, F_DUPFD_CLOEXEC, 0) }
+                guard copy >= 0 else { throw ZipCRC.Changed() }
+                return Opened(lookup: lookup, reader: OpenFile(takingOwnershipOf: copy))
+            }
             let (box, done) = Outcome.of(promise.futureResult)
             waiting = .open(i, box, done)
             return .wait(done)
@@ -197,7 +229,7 @@ struct ZipArchiveProducer: ChatProducer {
             if s.wantCRC && s.step == nil && s.crcOffset < size {
                 let range = s.crcOffset..<min(size, s.crcOffset + Self.crcStep)
                 let check = range.upperBound == size ? layout.entries[i].info : nil
-                let future = ZipCRC.step(s.contents, range, crc: s.crc, check: check, on: context.eventLoop)
+                let future = ZipCRC.step(s.reader, range, crc: s.crc, check: check, on: context.eventLoop)
                 let (box, done) = Outcome.of(future)
                 s.step = (box, range.upperBound, done)
             }
