@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import Testing
 
 #if canImport(Foundation)
@@ -198,6 +199,55 @@ struct FileServerArchiveTests {
         #expect(blob.bytes == fixture.binary && blob.crc == referenceCRC(fixture.binary))
         let root = URL(fileURLWithPath: fixture.dir).resolvingSymlinksInPath().lastPathComponent
         #expect(r.headerFields[.contentDisposition] == "attachment; filename=\"\(root).zip\"")
+    }
+}
+
+/// Descriptors this process has open on files under `dir` (other tests' are elsewhere).
+private func descriptors(under dir: String) -> Int {
+    let real = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { fd in
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)) ?? ""
+        return target.hasPrefix(real + "/")
+    }.count
+}
+
+@Suite("FileServer: ZIP archives and descriptors", .serialized)
+struct FileServerArchiveDescriptorTests {
+    @Test("an archive dropped part-way lets go of every descriptor it opened (the file and its CRC reader)")
+    func droppedPartWay() async throws {
+        let fixture = try SiteFixture()
+        _ = FileManager.default.createFile(atPath: fixture.dir + "/dir/large.bin", contents: Data(count: 20 << 20))
+        let response = try await fixture.server().respond(to: Request(method: .get, target: "/dir/?download=zip"))
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let context = ChatProducerContext(allocator: ByteBufferAllocator(), eventLoop: loop, preferredChunkSize: 64 * 1024)
+        do {
+            guard case .producer(var producer, _) = response.body.storage else {
+                Issue.record("the archive is not a producer")
+                return
+            }
+            var regions = 0
+            pulling: for _ in 0..<100 {
+                switch producer.more(context) {
+                case .wait(let future): try? await future.get()
+                case .notifying(let data, let promise):
+                    promise.succeed(())
+                    if case .fileRegion = data { regions += 1 }
+                    if regions == 2 { break pulling }  // inside large.bin, a CRC step ahead in flight
+                case .end, .abort: break pulling
+                default: continue
+                }
+            }
+            #expect(regions == 2, "two regions of large.bin were sent")
+            #expect(descriptors(under: fixture.dir) >= 1, "large.bin is open while it is sent")
+            producer.cancel()
+        }
+        var left = descriptors(under: fixture.dir)
+        for _ in 0..<100 where left > 0 {  // a step in flight lets go when it ends
+            try await Task.sleep(for: .milliseconds(20))
+            left = descriptors(under: fixture.dir)
+        }
+        #expect(left == 0, "descriptors still open under the site: \(left)")
     }
 }
 
