@@ -16,7 +16,8 @@ public struct FileServerOptions: Sendable {
     /// Folder downloads: `GET /folder/?download=zip` answers a store-only ZIP archive of the folder and
     /// everything below it that would be served (hidden names only with ``hidden``; links and excluded folders
     /// as the provider decides), with an exact `Content-Length`, ranges and `If-Range`, in constant memory;
-    /// listings show a link to it. Default on; only in effect with ``listing`` (an archive shows names as a
+    /// listings show a link to it. A folder with an `index.html` can be downloaded too (its names are no
+    /// secret once listings are on: the parent's archive holds them anyway). Default on; only in effect with ``listing`` (an archive shows names as a
     /// listing does). Off, `?download=zip` is an ordinary request: the listing, `index.html`, or 404.
     public var archive = true
     /// The most files and folders one archive may hold (default 100,000): planning a larger tree stops there
