@@ -56,8 +56,11 @@ struct HTTPServe: AsyncParsableCommand {
     @Flag(help: "Never compress responses.")
     var noGzip = false
 
-    @Flag(help: "Answer 404 for folders without index.html instead of listing them.")
+    @Flag(help: "Answer 404 for folders without index.html instead of listing them (also turns off ZIP downloads).")
     var noListing = false
+
+    @Flag(help: "No folder downloads: ?download=zip is then an ordinary request.")
+    var noArchive = false
 
     @Flag(help: "Serve names starting with a dot.")
     var hidden = false
@@ -221,6 +224,7 @@ struct HTTPServe: AsyncParsableCommand {
         var options = FileServerOptions()
         options.gzip = !noGzip
         options.listing = !noListing
+        options.archive = !noArchive
         options.hidden = hidden
         options.followSymlinks = followSymlinks
         options.spaFallback = spa

@@ -186,6 +186,12 @@ struct HTTPServeDailyUseTests {
         #expect(listing.contains("locked.txt") && !listing.contains("href=\"locked.txt\""), "\(listing)")
         #expect(listing.contains("closed") && !listing.contains("href=\"closed/\""), "\(listing)")
         #expect(listing.contains("href=\"a.txt\""), "\(listing)")
+        // The folder's ZIP leaves out what cannot be read, instead of failing part-way.
+        let zip = folder.path + "/../sub-\(UUID().uuidString).zip"
+        defer { try? FileManager.default.removeItem(atPath: zip) }
+        #expect(try await sh("curl -s -o \(zip) -w '%{http_code}' '\(serve.base)/sub/?download=zip'") == "200")
+        let names = try await sh("python3 -c \"import zipfile; print(sorted(zipfile.ZipFile('\(zip)').namelist()))\"")
+        #expect(names == "['a.txt']\n", "\(names)")
         #expect(await serve.stop() == 0)
     }
 }

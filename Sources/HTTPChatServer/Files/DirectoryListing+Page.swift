@@ -75,6 +75,7 @@ extension DirectoryListing {
         h1 .home{display:inline-block;vertical-align:-.2em}h1 .home .i{width:1.3rem;height:1.3rem;color:var(--accent)}
         .sep{color:var(--muted);margin:0 .35rem;font-weight:400}
         .actions{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem}
+        .actions a.zip{display:inline-flex;align-items:center;gap:.4rem;color:var(--accent);text-decoration:none;white-space:nowrap}.actions a.zip:hover span{text-decoration:underline}
         .filter{display:flex;gap:.4rem}
         .filter input,.filter button{font:inherit;color:var(--ink);background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.35rem .65rem}
         .filter input{width:15rem;min-width:0}

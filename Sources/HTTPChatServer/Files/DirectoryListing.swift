@@ -93,15 +93,16 @@ enum DirectoryListing {
     ///   - segments: the request's canonical path segments (``Request/pathSegments``), mount path included.
     ///   - mountDepth: how many of them are the file server's mount path: the breadcrumb starts there.
     ///   - request: the request (its query and `Accept`).
+    ///   - archive: whether the page links the folder's ZIP download (`?download=zip`).
     /// - Returns: 200 with the HTML page or the JSON document, `Vary: Accept`.
-    static func response(_ entries: [Entry], segments: [String], mountDepth: Int, request: Request) -> Response {
+    static func response(_ entries: [Entry], segments: [String], mountDepth: Int, request: Request, archive: Bool = false) -> Response {
         let query = Query(request.queryItems)
         let shown = arrange(entries, query)
         let path = segments.isEmpty ? "/" : "/" + segments.joined(separator: "/") + "/"
         if ContentNegotiation.prefersJSON(request.headerFields) {
             return Response(headerFields: [.contentType: "application/json", .vary: "Accept"], body: .init(string: json(shown, path: path)))
         }
-        let page = html(shown, total: entries.count, segments: segments, mountDepth: mountDepth, query: query)
+        let page = html(shown, total: entries.count, segments: segments, mountDepth: mountDepth, query: query, archive: archive)
         return Response(headerFields: [.contentType: "text/html; charset=utf-8", .vary: "Accept"], body: .init(string: page))
     }
 
@@ -163,7 +164,7 @@ enum DirectoryListing {
     // MARK: - HTML
 
     /// The page. `entries` are already arranged; `total` counts the folder's entries before filtering.
-    static func html(_ entries: [Entry], total: Int, segments: [String], mountDepth: Int, query: Query) -> String {
+    static func html(_ entries: [Entry], total: Int, segments: [String], mountDepth: Int, query: Query, archive: Bool = false) -> String {
         let escape = HTMLEscaping.escape
         let path = segments.isEmpty ? "/" : "/" + segments.joined(separator: "/") + "/"
         let title = escape("Index of " + path)
@@ -171,9 +172,10 @@ enum DirectoryListing {
 
         // Header: the breadcrumb, then the actions area (one control per line; links about this folder go
         // beside the filter form).
-        let actions = [
+        var actions = [
             filterForm(query),
         ]
+        if archive { actions.append("<a class=\"zip\" href=\"?download=zip\" download>\(icon(.archive))<span>Download .zip</span></a>") }
 
         var rows = ""
         if !atTop {

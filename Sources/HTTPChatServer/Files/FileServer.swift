@@ -13,6 +13,17 @@ import Darwin
 public struct FileServerOptions: Sendable {
     /// Directory listings when there is no `index.html` (default on; off answers 404).
     public var listing = true
+    /// Folder downloads: `GET /folder/?download=zip` answers a store-only ZIP archive of the folder and
+    /// everything below it that would be served (hidden names only with ``hidden``; links and excluded folders
+    /// as the provider decides), with an exact `Content-Length`, ranges and `If-Range`, in constant memory;
+    /// listings show a link to it. A folder with an `index.html` can be downloaded too (its names are no
+    /// secret once listings are on: the parent's archive holds them anyway). Default on; only in effect with ``listing`` (an archive shows names as a
+    /// listing does). Off, `?download=zip` is an ordinary request: the listing, `index.html`, or 404.
+    public var archive = true
+    /// The most files and folders one archive may hold (default 100,000): planning a larger tree stops there
+    /// and answers 403. Planning costs one ``FileProvider/list(_:)`` per folder, off the event loops, and
+    /// about 200 bytes per entry while the archive is sent.
+    public var archiveMaxEntries = 100_000
     /// Serve names starting with `.` (default off: they are 404, at any depth).
     public var hidden = false
     /// Follow symlinks whose targets leave the root (default off: only links that stay inside are followed).
@@ -79,6 +90,8 @@ public struct FileServer: ImmediateHTTPResponder {
     /// The options.
     public let options: FileServerOptions
     private let cache: OpenFileCache
+    /// CRC-32s of files sent in archives, kept for resumed downloads (``ZipCRCCache``).
+    let archiveCRCs = ZipCRCCache()
 
     /// Creates a file server for a folder on disk (a ``LocalFileProvider`` with the options'
     /// ``FileServerOptions/followSymlinks`` and ``FileServerOptions/excludedFolders``).
@@ -119,6 +132,8 @@ public struct FileServer: ImmediateHTTPResponder {
         case done(Response)
         case needs(String)
         case listing(String)
+        /// The folder's ZIP archive (`?download=zip`).
+        case archive(String)
     }
 
     /// Finds a path: returns what it is, or nil when it is not known yet.
@@ -153,7 +168,11 @@ public struct FileServer: ImmediateHTTPResponder {
                 guard let found = try await provider.list(OpenFileCache.components(path)) else { throw HTTPError(.notFound) }
                 let entries = found.filter { options.hidden || !CanonicalPath.isHidden($0.name) }.map(DirectoryListing.Entry.init)
                 let segments = (try? request.pathSegments) ?? []
-                return DirectoryListing.response(entries, segments: segments, mountDepth: mountSegments.count, request: request)
+                return DirectoryListing.response(
+                    entries, segments: segments, mountDepth: mountSegments.count, request: request, archive: archives
+                )
+            case .archive(let path):
+                return try await archiveResponse(folder: path, request: request)
             }
         }
         throw HTTPError(.internalServerError)
@@ -205,6 +224,7 @@ public struct FileServer: ImmediateHTTPResponder {
                     body: .init(string: "Moved to \(location)\n")
                 ))
             }
+            if archives && request.query("download") == "zip" { return .archive(path) }
             let indexPath = Self.child(path, "index.html")
             guard let index = lookup(indexPath) else { return .needs(indexPath) }
             if case .file(let f) = index { return serve(f, request: request, lookup: lookup) }
@@ -285,7 +305,7 @@ public struct FileServer: ImmediateHTTPResponder {
 
     /// Validators, conditions and ranges for a representation of `size` bytes; `body` makes the body from
     /// parts (file ranges and literal bytes), and is not called when no body is sent.
-    private func respond(
+    func respond(
         size: Int, _ validators: Validators, fields: HTTPFields, request: Request, allowRanges: Bool,
         body: ([FilePartsProducer.Part], Int) -> ResponseBody
     ) -> Response {

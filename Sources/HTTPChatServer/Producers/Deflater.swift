@@ -1,7 +1,8 @@
 import CZlib
 import NIOCore
 
-/// The one type that touches zlib: a gzip-format deflate stream (RFC 1952). Nothing else sees `z_stream`.
+/// The one type that touches zlib: a gzip-format deflate stream (RFC 1952), and zlib's CRC-32 for the ZIP
+/// archives (``crc32(_:updating:)``). Nothing else sees `z_stream` or a zlib call.
 ///
 /// The `z_stream` lives at a fixed heap address, since zlib keeps a pointer back to it.
 final class Deflater {
@@ -53,5 +54,28 @@ final class Deflater {
             stream.pointee.next_in = nil
             stream.pointee.avail_in = 0
         }
+    }
+}
+
+extension Deflater {
+    /// The CRC-32 of ISO 3309 / ITU-T V.42 (the IEEE polynomial, reflected, as ZIP and gzip use it), carried on
+    /// from `crc` over `bytes`: start with 0, feed the bytes in any pieces, and the result is the CRC of them
+    /// all. zlib's `crc32`, which is much faster than a table in Swift; here because this is the type that
+    /// touches zlib.
+    ///
+    /// - Parameters:
+    ///   - bytes: the next bytes.
+    ///   - crc: the CRC of the bytes before them (0 for none).
+    /// - Returns: the CRC of everything so far.
+    static func crc32(_ bytes: UnsafeRawBufferPointer, updating crc: UInt32) -> UInt32 {
+        var value = uLong(crc)
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = min(rest.count, 1 << 30)  // zlib's length is a uInt
+            let piece = UnsafeRawBufferPointer(rebasing: rest.prefix(n))
+            value = CZlib.crc32(value, piece.bindMemory(to: Bytef.self).baseAddress, uInt(n))
+            rest = rest.dropFirst(n)
+        }
+        return UInt32(truncatingIfNeeded: value)
     }
 }
