@@ -31,7 +31,12 @@ struct FormPost: AsyncParsableCommand {
     mutating func run() async throws {
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.limits.maxBodyBytes = 1 << 30  // uploads up to 1 GiB; they stream
-        let server = try await HTTPServer.start(configuration: configuration, responder: try FormPostApp.router().build())
+        let server: HTTPServer
+        do {
+            server = try await HTTPServer.start(configuration: configuration, responder: try FormPostApp.router().build())
+        } catch {
+            throw HTTPServer.explained(error, host: host, port: port)
+        }
         print("form-post listening on http://\(host):\(server.port)/")
         fflush(nil)
         try await server.waitUntilClosed()

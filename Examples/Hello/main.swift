@@ -35,7 +35,12 @@ struct Hello: AsyncParsableCommand {
     mutating func run() async throws {
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
-        let server = try await HTTPServer.start(configuration: configuration, responder: try Self.responder(files: files))
+        let server: HTTPServer
+        do {
+            server = try await HTTPServer.start(configuration: configuration, responder: try Self.responder(files: files))
+        } catch {
+            throw HTTPServer.explained(error, host: host, port: port)  // "port 8080 ... is in use; try ...", no NIO text
+        }
         print("hello listening on http://\(host):\(server.port)/")
         fflush(nil)  // flush stdout: scripts read the port from this line
         try await server.waitUntilClosed()

@@ -33,7 +33,12 @@ struct ProbeTarget: AsyncParsableCommand {
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
         let root = try ProbeRoutes.makeRoot()
-        let server = try await HTTPServer.start(configuration: configuration, responder: try ProbeRoutes.router(root: root).build())
+        let server: HTTPServer
+        do {
+            server = try await HTTPServer.start(configuration: configuration, responder: try ProbeRoutes.router(root: root).build())
+        } catch {
+            throw HTTPServer.explained(error, host: host, port: port)
+        }
         print("probe-target listening on http://\(host):\(server.port)/")
         fflush(nil)  // flush stdout: scripts read the port from this line
         try await server.waitUntilClosed()

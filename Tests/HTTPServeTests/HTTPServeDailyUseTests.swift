@@ -152,6 +152,32 @@ struct HTTPServeDailyUseTests {
         hold.close()
     }
 
+    @Test("every example binary on a port in use says so and how to fix it, exits 1, and prints no trace", arguments: [
+        "hello", "form-post", "probe-target", "line-chat", "notes-service",
+    ])
+    func examplesOnATakenPort(_ binary: String) async throws {
+        let folder = try Folder()
+        let taken = try Serve([folder.path, "-p", "0"])
+        let port = taken.port
+        let result = try await blocking { () -> (Int32, String) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: builtBinary(binary))
+            p.arguments = binary == "notes-service" ? [String(port)] : ["--port", String(port)]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = Pipe()
+            try startUnblocked(p)
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        #expect(result.0 == 1, "\(binary) exited \(result.0)")
+        #expect(result.1.hasPrefix("Error: port \(taken.port) on 127.0.0.1 is in use"), "\(binary): \(result.1)")
+        #expect(result.1.split(separator: "\n").count <= 2, "\(binary): \(result.1)")
+        #expect(!result.1.contains("errno") && !result.1.contains("bind("), "\(binary): \(result.1)")
+        #expect(await taken.stop() == 0)
+    }
+
     @Test("precompressed NAME.br and NAME.zst are sent to clients that accept them, by q-value")
     func precompressedSiblings() async throws {
         let folder = try Folder()

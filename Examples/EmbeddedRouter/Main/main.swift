@@ -27,6 +27,7 @@ do {
 } catch {
     // A port in use is the user's to fix: say so in a line, not a crash trace.
     guard let why = HTTPServer.listenFailure(error, host: "127.0.0.1", port: port) else { throw error }
-    print("notes-service: \(why)")
+    let line = "Error: \(why)\n"  // on stderr, as the other tools say it
+    _ = line.withCString { write(2, $0, strlen($0)) }
     exit(1)
 }

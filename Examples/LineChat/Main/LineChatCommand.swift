@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import HTTPChat
 import LineChat
 
 /// `line-chat`: a multi-user chat room over TCP, usable with `nc`.
@@ -23,7 +24,12 @@ struct LineChatCommand: AsyncParsableCommand {
     var maxLine = 4096
 
     mutating func run() async throws {
-        let (listener, _) = try await LineChatServer.start(host: host, port: port, maxLineLength: maxLine)
+        let listener: ChatListener
+        do {
+            (listener, _) = try await LineChatServer.start(host: host, port: port, maxLineLength: maxLine)
+        } catch {
+            throw HTTPServer.explained(error, host: host, port: port)
+        }
         print("line-chat listening on tcp://\(host):\(listener.port)/")
         fflush(nil)  // flush stdout: scripts read the port from this line
         try await listener.onClose.get()

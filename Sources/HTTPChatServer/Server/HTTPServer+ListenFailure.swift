@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -39,4 +38,33 @@ extension HTTPServer {
             return nil
         }
     }
+
+    /// `error` as a ``ListenFailure`` when it is about listening (a port in use, a privileged port, an address
+    /// not on this machine), else `error` itself: for a tool whose `main` prints what it throws (swift-argument-
+    /// parser prints `Error: ` and the description, and exits 1), so the person reads the cause and the fix.
+    ///
+    /// ```swift
+    /// do { server = try await HTTPServer.start(configuration: configuration, responder: responder) }
+    /// catch { throw HTTPServer.explained(error, host: host, port: port) }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - error: what binding threw.
+    ///   - host: the address it was to listen on.
+    ///   - port: the port it was to listen on.
+    /// - Returns: the error to throw.
+    public static func explained(_ error: any Error, host: String, port: Int) -> any Error {
+        listenFailure(error, host: host, port: port).map(ListenFailure.init) ?? error
+    }
+}
+
+/// Why a server could not listen, in words a person can act on (``HTTPServer/explained(_:host:port:)``).
+public struct ListenFailure: Error, CustomStringConvertible, Sendable {
+    /// The cause and what to try.
+    public let description: String
+
+    /// A failure with its explanation.
+    ///
+    /// - Parameter description: the cause and what to try.
+    public init(_ description: String) { self.description = description }
 }
