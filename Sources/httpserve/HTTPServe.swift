@@ -257,7 +257,7 @@ struct HTTPServe: AsyncParsableCommand {
         }
         if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
         if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
-        if cors { middleware.append(CORS()) }
+        if cors { middleware.append(CORS(allowedMethods: [.get, .head])) }  // a file server offers reads only
         if !auth.isEmpty { middleware.append(try BasicAuth(auth, realm: "httpserve")) }
 
         var configuration = ServerConfiguration(host: host, port: port)

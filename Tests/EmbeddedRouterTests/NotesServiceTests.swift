@@ -66,6 +66,52 @@ struct NotesServiceTests {
         #expect(wrongMethod?.headerFields[.allow] == "DELETE, GET, HEAD, PUT")
     }
 
+    @Test("a browser's preflight for a path in the CORS group is answered with the methods routed there; plain OPTIONS stays 405")
+    func preflight() async throws {
+        let table = try Self.table()
+        var ask = Self.request(.options, "/notes/1")
+        ask.headerFields[.origin] = "https://app.example"
+        ask.headerFields[.accessControlRequestMethod] = "PUT"
+        ask.headerFields[.accessControlRequestHeaders] = "content-type"
+        let answer = try await table.respond(to: ask)
+        #expect(answer.status == .noContent)
+        #expect(answer.headerFields[.accessControlAllowOrigin] == "*")
+        #expect(answer.headerFields[.accessControlAllowMethods] == "GET, HEAD, PUT, DELETE", "\(answer.headerFields)")
+        #expect(answer.headerFields[.accessControlAllowHeaders] == "content-type")
+        var list = ask
+        list.target = "/notes/"
+        let listAnswer = try await table.respond(to: list)
+        #expect(listAnswer.headerFields[.accessControlAllowMethods] == "GET, HEAD, POST", "\(listAnswer.headerFields)")
+        // Without a preflight's fields, OPTIONS is a method with no route here: 405 with Allow.
+        do {
+            _ = try await table.respond(to: Self.request(.options, "/notes/1"))
+            Issue.record("OPTIONS without a preflight was answered")
+        } catch let error as HTTPError {
+            #expect(error.status == .methodNotAllowed)
+            #expect(error.headerFields[.allow] == "DELETE, GET, HEAD, PUT")
+        }
+        // A path outside the group (no CORS there): 405 as before, and 404 for no route at all.
+        await #expect(throws: HTTPError.self) { try await table.respond(to: Self.request(.options, "/health")) }
+    }
+
+    @Test("live: curl's preflight and then the cross-origin PUT, as a browser sends them")
+    func preflightLive() async throws {
+        let server = try await HTTPServer.start(
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0), responder: try Self.table()
+        )
+        let url = "http://127.0.0.1:\(server.port)"
+        _ = try await curl(["-s", "-X", "POST", "-H", "Content-Type: application/json", "--data", #"{"title":"a","body":"b"}"#, "\(url)/notes"])
+        let preflight = try await curl(["-s", "-i", "-X", "OPTIONS", "-H", "Origin: https://app.example",
+                                        "-H", "Access-Control-Request-Method: PUT", "\(url)/notes/1"])
+        #expect(preflight.hasPrefix("HTTP/1.1 204"), "\(preflight)")
+        #expect(preflight.contains("Access-Control-Allow-Methods: GET, HEAD, PUT, DELETE\r\n"), "\(preflight)")
+        let put = try await curl(["-s", "-i", "-X", "PUT", "-H", "Origin: https://app.example", "-H", "Content-Type: application/json",
+                                  "--data", #"{"title":"c","body":"d"}"#, "\(url)/notes/1"])
+        #expect(put.hasPrefix("HTTP/1.1 200"), "\(put)")
+        #expect(put.contains("Access-Control-Allow-Origin: *\r\n"), "\(put)")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
     @Test("served live: a JSON round trip over a real socket with CORS headers")
     func live() async throws {
         let server = try await HTTPServer.start(

@@ -21,7 +21,8 @@ struct ErrorResponse {
     let isUnexpected: Bool
 
     /// What `next` answers, or the response its error maps to, for a middleware that decorates every answer
-    /// (a field on errors too). An error that closes the connection is rethrown: the connection answers it.
+    /// (a field on errors too). An error that must reach the connection (it closes after the answer, or logs
+    /// an unexpected error) is rethrown: the connection answers it.
     ///
     /// - Parameters:
     ///   - request: the request.
@@ -33,7 +34,7 @@ struct ErrorResponse {
             return try await next.respond(to: request)
         } catch {
             let mapped = ErrorResponse(error)
-            guard !mapped.closesConnection else { throw error }
+            guard !mapped.mustReachConnection else { throw error }
             return mapped.response
         }
     }

@@ -29,6 +29,9 @@ public struct Request: Sendable {
     public var tls: TLSConnectionInfo?
     /// `"https"` when the request came over TLS, else `"http"`.
     public var scheme: String { tls == nil ? "http" : "https" }
+    /// The methods routed at this request's path, set by the router for an `OPTIONS` it has no route for
+    /// (a CORS preflight): ``CORS`` answers with these. Nil otherwise.
+    public var routedMethods: [String]?
     /// Values captured by the router (`:name` segments, `*`, `**`).
     public var parameters: Parameters = Parameters()
     /// Trailer fields of a chunked body; present once the body has been read to its end.

@@ -63,7 +63,10 @@ public struct CORS: HTTPMiddleware {
         if request.method == .options, request.headerFields[.accessControlRequestMethod] != nil {
             var response = Response(status: .noContent)
             decorate(&response.headerFields, allowOrigin: allowOrigin)
-            response.headerFields[.accessControlAllowMethods] = allowedMethods.map(\.rawValue).joined(separator: ", ")
+            // Under a router, the methods routed at this path (of those allowed); else the configured list.
+            let methods = request.routedMethods.map { routed in allowedMethods.map(\.rawValue).filter(routed.contains) }
+                ?? allowedMethods.map(\.rawValue)
+            response.headerFields[.accessControlAllowMethods] = methods.joined(separator: ", ")
             if let allowedHeaders {
                 response.headerFields[.accessControlAllowHeaders] = allowedHeaders.joined(separator: ", ")
             } else if let asked = request.headerFields[.accessControlRequestHeaders] {

@@ -11,6 +11,9 @@ public struct RouteTable: ImmediateHTTPResponder {
         let responder: any HTTPResponder
         /// Set when the handler answers at once and no group middleware wraps it.
         let immediate: (@Sendable (Request) throws -> Response)?
+        /// The middleware of the route's groups, outermost first: an `OPTIONS` at its path runs through it
+        /// (a group's ``CORS`` answers the preflight) before the 405.
+        var groupMiddleware: [any HTTPMiddleware] = []
     }
 
     final class Node: Sendable {
@@ -91,8 +94,23 @@ public struct RouteTable: ImmediateHTTPResponder {
         guard !allowed.isEmpty else { throw HTTPError(.notFound) }
         if allowed.contains(.get) { allowed.insert(.head) }
         var fields = HTTPFields()
-        fields[.allow] = allowed.map(\.rawValue).sorted().joined(separator: ", ")
-        throw HTTPError(.methodNotAllowed, headerFields: fields)
+        let methods = allowed.map(\.rawValue).sorted()
+        fields[.allow] = methods.joined(separator: ", ")
+        let notAllowed = HTTPError(.methodNotAllowed, headerFields: fields)
+        // A browser's CORS preflight (OPTIONS) for a path whose routes sit in a group with middleware: the
+        // group's middleware sees it (its CORS answers, naming the methods routed here), then the 405.
+        if request.method == .options {
+            for method in methods.compactMap(HTTPRequest.Method.init) {
+                var ownerCaptures: [String] = []
+                guard let owner = find(root, segments[...], method, &ownerCaptures), !owner.groupMiddleware.isEmpty else { continue }
+                var routed = request
+                for (name, value) in zip(owner.captureNames, ownerCaptures) { routed.parameters.append(name, value) }
+                routed.routedMethods = methods
+                let answer = ResponderFunction { _ in throw notAllowed }.wrapped(in: owner.groupMiddleware)
+                return (Endpoint(pattern: owner.pattern, captureNames: owner.captureNames, responder: answer, immediate: nil), routed)
+            }
+        }
+        throw notAllowed
     }
 
     private static func endpoint(in table: [HTTPRequest.Method: Endpoint], for method: HTTPRequest.Method) -> Endpoint? {
@@ -212,7 +230,7 @@ public struct RouteTable: ImmediateHTTPResponder {
             }
             return Endpoint(
                 pattern: spec.pattern, captureNames: names,
-                responder: base.wrapped(in: groupMiddleware), immediate: immediate
+                responder: base.wrapped(in: groupMiddleware), immediate: immediate, groupMiddleware: groupMiddleware
             )
         }
 
