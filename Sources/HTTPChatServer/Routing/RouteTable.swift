@@ -100,7 +100,7 @@ public struct RouteTable: ImmediateHTTPResponder {
         // A browser's CORS preflight (OPTIONS) for a path whose routes sit in a group with middleware: the
         // group's middleware sees it (its CORS answers, naming the methods routed here), then the 405.
         if request.method == .options {
-            for method in methods.compactMap(HTTPRequest.Method.init) {
+            for method in methods.compactMap({ HTTPRequest.Method($0) }) {
                 var ownerCaptures: [String] = []
                 guard let owner = find(root, segments[...], method, &ownerCaptures), !owner.groupMiddleware.isEmpty else { continue }
                 var routed = request
