@@ -77,33 +77,8 @@ enum ProbeRoutes {
         router.get("/echo", echoFields)
         router.post("/echo", echoFields)
         router.get("/cookie") { request in
-            .text(cookiePairs(request.headerFields[values: .cookie]).map { "\($0.name)=\($0.value)\n" }.joined())
+            .text(request.cookies.map { "\($0.name)=\($0.value)\n" }.joined())
         }
         return router
-    }
-
-    /// The `name=value` pairs of `Cookie` fields (RFC 6265 §5.4: pairs separated by `;`); pairs without `=` or
-    /// with an empty name are skipped.
-    static func cookiePairs(_ fields: [String]) -> [(name: String, value: String)] {
-        var pairs: [(name: String, value: String)] = []
-        for field in fields {
-            for piece in field.split(separator: ";") {
-                guard let eq = piece.firstIndex(of: "=") else { continue }
-                let name = piece[..<eq].trimmingCharacters(in: " \t")
-                guard !name.isEmpty else { continue }
-                pairs.append((name, piece[piece.index(after: eq)...].trimmingCharacters(in: " \t")))
-            }
-        }
-        return pairs
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing characters of `set`.
-    func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }
