@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "notes-service", targets: ["notes-service"]),
         .executable(name: "form-post", targets: ["form-post"]),
         .executable(name: "probe-target", targets: ["probe-target"]),
+        .executable(name: "getting-started", targets: ["getting-started"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -166,6 +167,27 @@ let package = Package(
             path: "Examples/ProbeTarget",
             swiftSettings: strict
         ),
+        // Examples/GettingStarted: the README's first program, whole (ReadmeTests runs it and checks the README
+        // shows exactly this file).
+        .executableTarget(
+            name: "getting-started",
+            dependencies: [
+                "HTTPChat",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/GettingStarted",
+            swiftSettings: strict
+        ),
+        // Examples/ReadmeSnippets: the README's other code blocks, compiled (ReadmeTests matches them).
+        .target(
+            name: "ReadmeSnippets",
+            dependencies: [
+                "HTTPChat", "HTTPChatTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Examples/ReadmeSnippets",
+            swiftSettings: strict
+        ),
         // Examples/EmbeddedRouter: a JSON service embedding the router, with its own tests.
         .target(
             name: "EmbeddedRouter",
@@ -218,7 +240,8 @@ let package = Package(
         ),
         .testTarget(
             name: "HTTPServeTests",
-            dependencies: ["TestSupport"],
+            // ReadmeSnippets only so that swift build --build-tests compiles the README's snippets.
+            dependencies: ["TestSupport", "ReadmeSnippets"],
             path: "Tests/HTTPServeTests",
             swiftSettings: strict
         ),
