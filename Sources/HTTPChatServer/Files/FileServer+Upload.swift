@@ -108,8 +108,10 @@ extension FileServer {
                     // A plain field (or a file part whose name sanitized to nothing) is ignored.
                     guard let name = head.filename else { return }
                     guard UploadStore.acceptable(name, hidden: hidden) else { throw HTTPError(.badRequest, "bad file name") }
-                    if !overwrite, try await store.existing(name, in: folder) != .none {
-                        throw HTTPError(.conflict, "a file named \(name) exists")
+                    switch try await store.existing(name, in: folder) {
+                    case .other: throw HTTPError(.conflict, "a folder or special file is named \(name)")
+                    case .file where !overwrite: throw HTTPError(.conflict, "a file named \(name) exists")
+                    case .file, .none: break
                     }
                     current = (try await store.createTemporary(in: folder), name, UploadBatch(), 0)
                 case .partData(let chunk):

@@ -183,6 +183,8 @@ struct FileUploadTests {
         let (existing, t2) = multipart([("file", "old.txt", "new")])
         #expect(try await send(server, .post, "/docs/", body: existing, t2).status == 409)
         #expect(site.read("docs/old.txt") == "old")
+        let (folderName, t5) = multipart([("file", "sub", "not a folder")])
+        #expect(try await send(try site.server { $0.overwrite = true }, .post, "/docs/", body: folderName, t5).status == 409)
         let (dot, t3) = multipart([("file", ".htaccess", "deny")])
         #expect(try await send(server, .post, "/docs/", body: dot, t3).status == 303)
         #expect(site.read("docs/htaccess") == "deny" && site.read("docs/.htaccess") == nil)
