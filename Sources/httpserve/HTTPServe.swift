@@ -28,6 +28,8 @@ struct HTTPServe: AsyncParsableCommand {
               httpserve --quiet --access-log access.log
                                              log requests to a file, print nothing
               httpserve --auth alice:secret --header "X-Frame-Options: DENY"
+              httpserve --upload --max-body 1000000000 --auth bob:pw
+                                             accept uploads of up to 1 GB
               httpserve --tls-cert cert.pem --tls-key key.pem -p 8443 --redirect-http 8080
                                              HTTPS, with plain HTTP redirected to it
 
@@ -67,6 +69,12 @@ struct HTTPServe: AsyncParsableCommand {
 
     @Flag(help: "Follow symlinks that lead outside ROOT.")
     var followSymlinks = false
+
+    @Flag(help: "Accept uploads: POST multipart/form-data to a folder, PUT to /folder/name (bounded by --max-body).")
+    var upload = false
+
+    @Flag(help: "With --upload, replace existing files (else an existing name is 409).")
+    var overwrite = false
 
     @Option(help: ArgumentHelp("Answer unknown paths that accept HTML with this file (relative to ROOT).", valueName: "file"))
     var spa: String?
@@ -206,6 +214,7 @@ struct HTTPServe: AsyncParsableCommand {
                 throw ValidationError("--auth: \(error)")
             }
         }
+        if overwrite && !upload { throw ValidationError("--overwrite needs --upload") }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")
@@ -227,6 +236,8 @@ struct HTTPServe: AsyncParsableCommand {
         options.archive = !noArchive
         options.hidden = hidden
         options.followSymlinks = followSymlinks
+        options.uploads = upload
+        options.overwrite = overwrite
         options.spaFallback = spa
         options.cacheControl = noCache ? "no-cache" : cacheControl
         let responder: any HTTPResponder
@@ -257,7 +268,8 @@ struct HTTPServe: AsyncParsableCommand {
         }
         if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
         if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
-        if cors { middleware.append(CORS(allowedMethods: [.get, .head])) }  // a file server offers reads only
+        // A file server offers reads only, and POST and PUT when it takes uploads.
+        if cors { middleware.append(CORS(allowedMethods: upload ? [.get, .head, .post, .put] : [.get, .head])) }
         if !auth.isEmpty { middleware.append(try BasicAuth(auth, realm: "httpserve")) }
 
         var configuration = ServerConfiguration(host: host, port: port)

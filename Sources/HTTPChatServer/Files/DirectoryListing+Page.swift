@@ -77,9 +77,12 @@ extension DirectoryListing {
         .actions{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem}
         .actions a.zip{display:inline-flex;align-items:center;gap:.4rem;color:var(--accent);text-decoration:none;white-space:nowrap}.actions a.zip:hover span{text-decoration:underline}
         .filter{display:flex;gap:.4rem}
-        .filter input,.filter button{font:inherit;color:var(--ink);background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.35rem .65rem}
+        .filter input,.filter button,.upload button{font:inherit;color:var(--ink);background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.35rem .65rem}
         .filter input{width:15rem;min-width:0}
-        .filter button{cursor:pointer}.filter button:hover{border-color:var(--accent)}
+        .filter button,.upload button{cursor:pointer}.filter button:hover,.upload button:hover{border-color:var(--accent)}
+        .upload{display:flex;align-items:center;gap:.4rem}
+        .upload input{font:inherit;font-size:.85rem;color:var(--muted);max-width:15rem;min-width:0}
+        .upload input::file-selector-button{font:inherit;color:var(--ink);background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.3rem .6rem;margin-right:.5rem;cursor:pointer}
         table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);border-radius:12px;overflow:hidden}
         th,td{text-align:left;vertical-align:top;padding:.5rem .8rem;border-bottom:1px solid var(--line)}
         tbody tr:last-child td{border-bottom:0}
@@ -101,7 +104,7 @@ extension DirectoryListing {
         .i-dir{color:var(--dir)}.i-file{color:var(--file)}.i-text{color:var(--text)}.i-image{color:var(--image)}
         .i-archive{color:var(--archive)}.i-media{color:var(--media)}.i-up{color:var(--muted)}
         footer{padding-top:1rem;padding-bottom:2rem;color:var(--muted);font-size:.85rem}
-        @media (max-width:34rem){body{font-size:14px}.top{padding-top:1rem}.actions,.filter{flex:1 1 100%}.filter input{flex:1}
+        @media (max-width:34rem){body{font-size:14px}.top{padding-top:1rem}.actions,.filter,.upload{flex:1 1 100%}.filter input,.upload input{flex:1}
         table,tbody,thead{display:block}thead tr{display:flex}thead th{border-bottom:1px solid var(--line)}thead th.name{width:auto;flex:1}thead th.size,thead th.time{width:auto;flex:none}
         tbody tr{display:grid;grid-template-columns:auto 1fr;column-gap:.9rem;border-bottom:1px solid var(--line)}
         tbody tr:last-child{border-bottom:0}tbody td{border:0;padding:0}tbody tr:hover{background:var(--hover)}

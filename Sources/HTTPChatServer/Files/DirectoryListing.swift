@@ -94,15 +94,18 @@ enum DirectoryListing {
     ///   - mountDepth: how many of them are the file server's mount path: the breadcrumb starts there.
     ///   - request: the request (its query and `Accept`).
     ///   - archive: whether the page links the folder's ZIP download (`?download=zip`).
+    ///   - upload: whether the page has an upload form (``FileServerOptions/uploads``).
     /// - Returns: 200 with the HTML page or the JSON document, `Vary: Accept`.
-    static func response(_ entries: [Entry], segments: [String], mountDepth: Int, request: Request, archive: Bool = false) -> Response {
+    static func response(
+        _ entries: [Entry], segments: [String], mountDepth: Int, request: Request, archive: Bool = false, upload: Bool = false
+    ) -> Response {
         let query = Query(request.queryItems)
         let shown = arrange(entries, query)
         let path = segments.isEmpty ? "/" : "/" + segments.joined(separator: "/") + "/"
         if ContentNegotiation.prefersJSON(request.headerFields) {
             return Response(headerFields: [.contentType: "application/json", .vary: "Accept"], body: .init(string: json(shown, path: path)))
         }
-        let page = html(shown, total: entries.count, segments: segments, mountDepth: mountDepth, query: query, archive: archive)
+        let page = html(shown, total: entries.count, segments: segments, mountDepth: mountDepth, query: query, archive: archive, upload: upload)
         return Response(headerFields: [.contentType: "text/html; charset=utf-8", .vary: "Accept"], body: .init(string: page))
     }
 
@@ -164,7 +167,9 @@ enum DirectoryListing {
     // MARK: - HTML
 
     /// The page. `entries` are already arranged; `total` counts the folder's entries before filtering.
-    static func html(_ entries: [Entry], total: Int, segments: [String], mountDepth: Int, query: Query, archive: Bool = false) -> String {
+    static func html(
+        _ entries: [Entry], total: Int, segments: [String], mountDepth: Int, query: Query, archive: Bool = false, upload: Bool = false
+    ) -> String {
         let escape = HTMLEscaping.escape
         let path = segments.isEmpty ? "/" : "/" + segments.joined(separator: "/") + "/"
         let title = escape("Index of " + path)
@@ -176,6 +181,7 @@ enum DirectoryListing {
             filterForm(query),
         ]
         if archive { actions.append("<a class=\"zip\" href=\"?download=zip\" download>\(icon(.archive))<span>Download .zip</span></a>") }
+        if upload { actions.append(uploadForm) }
 
         var rows = ""
         if !atTop {
@@ -275,6 +281,12 @@ enum DirectoryListing {
             + "<input type=\"search\" name=\"q\" value=\"\(HTMLEscaping.escape(query.filter))\" placeholder=\"Filter names\" aria-label=\"Filter names\" autocomplete=\"off\">"
             + "\(hidden)<button type=\"submit\">Filter</button></form>"
     }
+
+    /// The upload form (``FileServerOptions/uploads``): one or several files posted as `multipart/form-data`
+    /// to this folder (`./`, without the query), which answers 303 back to the listing.
+    static let uploadForm = "<form class=\"upload\" method=\"post\" action=\"./\" enctype=\"multipart/form-data\">"
+        + "<input type=\"file\" name=\"file\" multiple required aria-label=\"Files to upload\">"
+        + "<button type=\"submit\">Upload</button></form>"
 
     static func count(_ n: Int, _ one: String, _ many: String? = nil) -> String {
         "\(n) \(n == 1 ? one : many ?? one + "s")"

@@ -13,7 +13,7 @@ extension FileServer {
     /// ``ZipArchiveProducer``), with an exact `Content-Length`, validators, ranges and `If-Range`.
     ///
     /// Planning walks the folder through the provider (one ``FileProvider/list(_:)`` per folder, off the event
-    /// loops): names the file server would not serve (hidden ones unless ``FileServerOptions/hidden``) are left
+    /// loops): names the file server would not serve (hidden ones unless ``FileServerOptions/hidden``, uploads in progress) are left
     /// out at any depth, as are whatever the provider leaves out (links leaving the root, excluded folders); a
     /// folder met again below itself through a link is left out too. Entries are in byte order of their
     /// names, folders before their contents, so the same tree always gives the same archive.
@@ -67,7 +67,7 @@ extension FileServer {
             return listed
                 // Hidden names unless asked for; entries the server may not read are left out (opening them
                 // mid-archive would cut it short), as the listing shows them without a link.
-                .filter { (hidden || !CanonicalPath.isHidden($0.name)) && $0.isReadable }
+                .filter { isServed($0.name, hidden: hidden) && $0.isReadable }
                 .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
                 .map { Pending(path: path + [$0.name], name: prefix + $0.name + ($0.info.isDirectory ? "/" : ""), info: $0.info, above: above) }
         }

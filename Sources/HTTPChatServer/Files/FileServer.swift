@@ -57,6 +57,29 @@ public struct FileServerOptions: Sendable {
     /// Files up to this size are kept in memory while cached and sent without touching the disk
     /// (default 32 KiB; with ``cacheEntries`` this bounds the cache to 32 MiB plus gzip forms).
     public var smallFileMemoryLimit = 32 * 1024
+    /// Uploads into the served folder (default off; needs files on disk, a ``LocalFileProvider``):
+    /// `PUT /folder/name` stores the body as `name` in an existing folder (201 Created, or 204 No Content
+    /// when it replaced a file; `Location` either way), and `POST /folder/` with a `multipart/form-data` body
+    /// stores each file part under its file name as ``MultipartParser/sanitizeFilename(_:)`` gives it (so
+    /// never a dotfile), answering 303 See Other to the listing, or 201 with a JSON summary when the client
+    /// prefers `application/json`. Plain fields are ignored; a form without a file is 400. Listings show an
+    /// upload form.
+    ///
+    /// Each file streams to a temporary file in the target folder (a name starting with `.upload-`, never
+    /// served, listed or archived, even with ``hidden``), written off the event loops and named only once
+    /// complete: a cut-off, timed-out or over-large upload (``HTTPLimits/maxBodyBytes``: 413) leaves nothing
+    /// behind. The folder must exist inside the root and is reached by the same walk as for serving, except
+    /// that links are never followed out of the root (whatever ``followSymlinks`` says); folders are never
+    /// created; excluded folders (`cgi-bin`) are 404. Names must be at most 255 bytes, without `/`, `\`,
+    /// controls or format (bidi) characters, not `.`, `..` or a dotfile (unless ``hidden``): else 400 (403
+    /// for a hidden path). In a multipart form, each file is stored when its part ends; a later failure leaves
+    /// the earlier ones in place.
+    public var uploads = false
+    /// Let uploads replace existing files (default off: an existing name is 409 Conflict). The replacement is
+    /// an atomic rename: readers see the old file or the new one, never a mix. A folder is never replaced.
+    /// Without it, two uploads racing to one new name cannot both win: the name is given by `link`, which
+    /// fails when the name exists, and the later upload answers 409.
+    public var overwrite = false
 
     /// The defaults.
     public init() {}
@@ -86,10 +109,12 @@ public struct FileServer: ImmediateHTTPResponder {
     /// The URL path the root is served at (`/` by default).
     public let mountPath: String
     /// The mount path's canonical segments (``Request/pathSegments``), which a request's must start with.
-    private let mountSegments: [String]
+    let mountSegments: [String]
     /// The options.
     public let options: FileServerOptions
-    private let cache: OpenFileCache
+    let cache: OpenFileCache
+    /// Where uploads are stored: files on disk only (``FileServerOptions/uploads``).
+    let uploadStore: UploadStore?
     /// CRC-32s of files sent in archives, kept for resumed downloads (``ZipCRCCache``).
     let archiveCRCs = ZipCRCCache()
 
@@ -124,6 +149,11 @@ public struct FileServer: ImmediateHTTPResponder {
         self.mountSegments = (try? CanonicalPath.segments(Substring(mountPath))) ?? []
         self.options = options
         self.cache = OpenFileCache(provider: provider, options: options)
+        if let local = provider as? LocalFileProvider {
+            self.uploadStore = UploadStore(root: local.root, excluded: local.excludedFolders)
+        } else {
+            self.uploadStore = nil
+        }
     }
 
     /// One step of building an answer: done, or a path that must be resolved (or a folder listed) first.
@@ -145,17 +175,21 @@ public struct FileServer: ImmediateHTTPResponder {
     /// - Returns: the response, or nil to resolve on the thread pool through ``respond(to:)``.
     /// - Throws: ``HTTPError`` 400, 404, 405.
     public func respondImmediately(to request: Request) throws -> Response? {
+        if isUpload(request) { return nil }  // file I/O and a body to read: in a task
         let now = NIODeadline.now()
         if case .done(let response) = try build(request, lookup: { cache.cached($0, now: now) }) { return response }
         return nil
     }
 
-    /// Answers GET and HEAD for files under the root.
+    /// Answers GET and HEAD for files under the root, and POST and PUT with ``FileServerOptions/uploads``.
     ///
     /// - Parameter request: the request.
-    /// - Returns: 200, 206, 301, 304, 404 (or `404.html`), 405, 412 or 416 as the request calls for.
-    /// - Throws: ``HTTPError`` 400 for hostile paths, 404, 405.
+    /// - Returns: 200, 206, 301, 304, 404 (or `404.html`), 405, 412 or 416 as the request calls for; for
+    ///   uploads, 201, 204 or 303 (see ``FileServerOptions/uploads``).
+    /// - Throws: ``HTTPError`` 400 for hostile paths, 404, 405 (with `Allow`); for uploads, 400, 403, 404,
+    ///   409, 413, 415, 507.
     public func respond(to request: Request) async throws -> Response {
+        if isUpload(request) { return try await upload(request) }
         var resolved: [String: CachedLookup] = [:]  // what this request resolved, whatever the cache evicts
         let lookup: Lookup = { path in resolved[path] ?? cache.cached(path) }
         for _ in 0..<10 {  // a request needs at most a few lookups (file, index, .br/.zst/.gz, SPA, 404 page)
@@ -166,10 +200,11 @@ public struct FileServer: ImmediateHTTPResponder {
                 resolved[path] = try await cache.resolve(path)
             case .listing(let path):
                 guard let found = try await provider.list(OpenFileCache.components(path)) else { throw HTTPError(.notFound) }
-                let entries = found.filter { options.hidden || !CanonicalPath.isHidden($0.name) }.map(DirectoryListing.Entry.init)
+                let entries = found.filter { Self.isServed($0.name, hidden: options.hidden) }.map(DirectoryListing.Entry.init)
                 let segments = (try? request.pathSegments) ?? []
                 return DirectoryListing.response(
-                    entries, segments: segments, mountDepth: mountSegments.count, request: request, archive: archives
+                    entries, segments: segments, mountDepth: mountSegments.count, request: request, archive: archives,
+                    upload: uploads
                 )
             case .archive(let path):
                 return try await archiveResponse(folder: path, request: request)
@@ -182,7 +217,7 @@ public struct FileServer: ImmediateHTTPResponder {
 
     private func build(_ request: Request, lookup: Lookup) throws -> Step {
         guard request.method == .get || request.method == .head else {
-            throw HTTPError(.methodNotAllowed, headerFields: [.allow: "GET, HEAD"])
+            throw HTTPError(.methodNotAllowed, headerFields: [.allow: allowedMethods])
         }
         let rawPath = request.rawPath
         let candidate: String
@@ -396,6 +431,12 @@ public struct FileServer: ImmediateHTTPResponder {
 extension FileServer {
     /// The file suffix of each precompressed encoding (`zstd`'s files end in `.zst`).
     static let siblingSuffix = ["br": ".br", "zstd": ".zst", "gzip": ".gz"]
+
+    /// Whether a folder entry named `name` is served and listed: not hidden (unless `hidden`), never an
+    /// upload's temporary file.
+    static func isServed(_ name: String, hidden: Bool) -> Bool {
+        (hidden || !CanonicalPath.isHidden(name)) && !UploadStore.isTemporary(name)
+    }
 
     /// The path of `name` in the folder at `path` (both below the root; empty for the root).
     static func child(_ path: String, _ name: String) -> String {

@@ -129,6 +129,12 @@ final class OpenFileCache: Sendable {
         return lookup
     }
 
+    /// Drops what `path` resolved to (a file was just stored there), so the next request looks again.
+    func forget(_ path: String) {
+        let gone = entries.withLockedValue { $0.map.removeValue(forKey: path) }
+        withExtendedLifetime(gone) {}  // let go of here, outside the lock
+    }
+
     /// The components of a cache path.
     static func components(_ path: String) -> [String] {
         path.split(separator: "/").map(String.init)

@@ -20,7 +20,8 @@ enum PathResolution {
 
     /// The segments of `rawPath` a file may be found at: the shared ``CanonicalPath`` reading (decoded once,
     /// empty and `.` segments dropped, `..` refused), and further a decoded `/` or backslash refused, and names
-    /// starting with `.` not found unless `hidden`.
+    /// starting with `.` not found unless `hidden`; an upload's temporary name (``UploadStore/tempPrefix``) is
+    /// never found, even with `hidden`.
     static func segments(_ rawPath: Substring, hidden: Bool) throws(Refusal) -> [String] {
         let canonical: [String]
         do {
@@ -31,6 +32,7 @@ enum PathResolution {
         for name in canonical {
             if CanonicalPath.hasSeparator(name) { throw .badRequest }
             if CanonicalPath.isHidden(name) && !hidden { throw .notFound }
+            if UploadStore.isTemporary(name) { throw .notFound }
         }
         return canonical
     }
