@@ -2,8 +2,10 @@
 import ArgumentParser
 import HTTPChat
 import Logging
+import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -140,6 +142,9 @@ struct HTTPServe: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Send Strict-Transport-Security: max-age=SECONDS over HTTPS.", valueName: "seconds"))
     var hsts: Int?
 
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at PATH (e.g. /metrics): requests by method and status, durations, connections.", valueName: "path"))
+    var metrics: String?
+
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "The most connections open at once; more wait in the listen backlog (default: 16384, or less when the descriptor limit is low).",
         valueName: "n"))
@@ -215,6 +220,7 @@ struct HTTPServe: AsyncParsableCommand {
             }
         }
         if overwrite && !upload { throw ValidationError("--overwrite needs --upload") }
+        if let metrics, !metrics.hasPrefix("/") { throw ValidationError("--metrics wants a path starting with /, e.g. /metrics") }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")
@@ -266,6 +272,15 @@ struct HTTPServe: AsyncParsableCommand {
         } else if !quiet {
             middleware.append(.standardOutput)
         }
+        var served: any HTTPResponder = responder
+        var metricsFactory: (any MetricsFactory)?
+        if let metrics {
+            let registry = PrometheusCollectorRegistry()
+            let factory = PrometheusMetricsFactory(registry: registry)
+            metricsFactory = factory
+            served = MetricsEndpoint(path: metrics, registry: registry, next: responder)
+            middleware.append(HTTPMetrics(factory: factory))
+        }
         if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
         if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
         // A file server offers reads only, and POST and PUT when it takes uploads.
@@ -273,6 +288,7 @@ struct HTTPServe: AsyncParsableCommand {
         if !auth.isEmpty { middleware.append(try BasicAuth(auth, realm: "httpserve")) }
 
         var configuration = ServerConfiguration(host: host, port: port)
+        configuration.metricsFactory = metricsFactory
         if let threads { configuration.threads = threads }
         if let maxBody { configuration.limits.maxBodyBytes = maxBody }
         configuration.limits.headerReadTimeout = .seconds(headerTimeout)
@@ -294,7 +310,7 @@ struct HTTPServe: AsyncParsableCommand {
         let httpsPort = NIOLockedValueBox<Int?>(nil)
         let running = NIOLockedValueBox<HTTPServer?>(nil)
         let service = HTTPService(
-            configuration: configuration, responder: responder.wrapped(in: middleware), gracePeriod: .seconds(10), logger: logger
+            configuration: configuration, responder: served.wrapped(in: middleware), gracePeriod: .seconds(10), logger: logger
         ) { server in
             httpsPort.withLockedValue { $0 = server.port }
             running.withLockedValue { $0 = server }
@@ -410,6 +426,25 @@ extension HTTPServe {
                 }
             }
         }
+    }
+}
+
+/// `--metrics PATH`: the Prometheus text exposition at PATH (GET and HEAD), the site everywhere else.
+struct MetricsEndpoint: HTTPResponder {
+    let path: String
+    let registry: PrometheusCollectorRegistry
+    let next: any HTTPResponder
+
+    func respond(to request: Request) async throws -> Response {
+        guard request.path == path, request.method == .get || request.method == .head else {
+            return try await next.respond(to: request)
+        }
+        var text: [UInt8] = []
+        registry.emit(into: &text)
+        return Response(
+            headerFields: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+            body: ResponseBody(bytes: ByteBuffer(bytes: text))
+        )
     }
 }
 

@@ -14,11 +14,14 @@ package final class HTTPConnectionContext: Sendable {
     let logger: Logger
     /// Whether connections run over TLS (their requests carry ``Request/tls``).
     let isTLS: Bool
+    /// Where connections are counted, when the server reports metrics.
+    let metrics: ConnectionMetrics?
 
     /// The context of `responder`'s connections.
-    package init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger, isTLS: Bool = false) {
+    package init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger, isTLS: Bool = false, metrics: ConnectionMetrics? = nil) {
         self.responder = responder
         self.isTLS = isTLS
+        self.metrics = metrics
         self.immediate = responder as? any ImmediateHTTPResponder
         self.shared = SharedLimits(limits)
         self.logger = logger
@@ -73,6 +76,7 @@ final class HTTPConnection: ChatProtocol {
 
     func channelOpened(_ chat: ChatChannel) {
         self.chat = chat
+        context.metrics?.opened()
         chat.terminator = decoder.terminator
         state = HTTPConnectionState(openedAt: chat.eventLoop.now)
         armTimer()
@@ -126,6 +130,7 @@ final class HTTPConnection: ChatProtocol {
         stream = nil
         head = nil
         collected = ByteBuffer()
+        if self.chat != nil { context.metrics?.closed() }  // once: channelOpened set it
         self.chat = nil
     }
 

@@ -92,7 +92,8 @@ public final class HTTPServer: Sendable {
         var chat = configuration.chat
         chat.maxDelimitedLength = configuration.limits.maxHeaderBytes
         let context = HTTPConnectionContext(
-            responder: responder, limits: configuration.limits, logger: logger, isTLS: credentials != nil
+            responder: responder, limits: configuration.limits, logger: logger, isTLS: credentials != nil,
+            metrics: configuration.metricsFactory.map(ConnectionMetrics.init)
         )
         let transport = credentials.map { ChatTransport.tls($0, logger: logger) } ?? .plain
         let bind = { (host: String, port: Int) in

@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import HTTPChatCore
 import NIOCore
 
@@ -23,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     /// HTTPS: the certificate and key (and, for mutual TLS, the client certificate authority). Nil (the
     /// default) serves plain HTTP.
     public var tls: TLSSettings?
+    /// Where the server reports its connections (`http_server_open_connections`,
+    /// `http_server_connections_total`), through swift-metrics. Nil (the default) reports nothing; requests are
+    /// recorded by the ``HTTPMetrics`` middleware.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// The defaults.
     public init() {}
