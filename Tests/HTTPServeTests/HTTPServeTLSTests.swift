@@ -7,24 +7,6 @@ private func servedSerial(port: Int, ca: String) async throws -> String {
     try await sh("echo | openssl s_client -connect 127.0.0.1:\(port) -CAfile \(ca) 2>/dev/null | openssl x509 -noout -serial")
 }
 
-/// Reads `pipe` until `text` appears or `seconds` pass; returns what was read.
-private func read(_ pipe: Pipe, until text: String, seconds: Double = 10) async throws -> String {
-    try await blocking {
-        let handle = pipe.fileHandleForReading
-        let fd = handle.fileDescriptor
-        var seen = Data()
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline, !String(decoding: seen, as: UTF8.self).contains(text) {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) > 0 else { continue }
-            let more = handle.availableData
-            if more.isEmpty { break }
-            seen += more
-        }
-        return String(decoding: seen, as: UTF8.self)
-    }
-}
-
 @Suite("httpserve HTTPS", .serialized)
 struct HTTPServeTLSTests {
     let certs: TestCertificates
@@ -46,7 +28,7 @@ struct HTTPServeTLSTests {
         #expect(head.contains("Strict-Transport-Security: max-age=3600\r\n"), "\(head)")
         #expect(try await sh("curl -sS --cacert \(certs.ca) \(https)/sub/a.txt") == "a")
         // The second line names the redirect port; its answers go to the HTTPS port, with no HSTS.
-        let second = try await read(serve.stdout, until: "to HTTPS\n")
+        let second = try await readPipe(serve.stdout, until: "to HTTPS\n")
         let redirectPort = try #require(second.firstMatch(of: /Redirecting http:\/\/127\.0\.0\.1:(\d+)\/ to HTTPS/).map { Int($0.1)! })
         let redirect = try await sh("curl -sS -D - -o /dev/null 'http://127.0.0.1:\(redirectPort)/sub/a.txt?x=1'")
         #expect(redirect.hasPrefix("HTTP/1.1 308 Permanent Redirect"), "\(redirect)")
@@ -81,7 +63,7 @@ struct HTTPServeTLSTests {
         try await Task.sleep(for: .milliseconds(1200))  // valid until the second it was made
         let serve = try Serve([folder.path, "-p", "0", "--tls-cert", expiring.cert, "--tls-key", expiring.key])
         #expect(serve.port > 0, "\(serve.firstLine)")
-        let warning = try await read(serve.stderr, until: "clients will refuse it")
+        let warning = try await readPipe(serve.stderr, until: "clients will refuse it")
         #expect(warning.contains("the certificate \(expiring.cert) expired at "), "\(warning)")
         let refused = try await sh("curl -sS --cacert \(certs.ca) https://127.0.0.1:\(serve.port)/sub/a.txt; echo exit=$?")
         #expect(refused.contains("exit=60"), "\(refused)")  // curl: certificate has expired
@@ -125,7 +107,7 @@ struct HTTPServeTLSTests {
         try FileManager.default.copyItem(atPath: certs.renewedCert, toPath: cert)
         try FileManager.default.copyItem(atPath: certs.renewedKey, toPath: key)
         kill(serve.process.processIdentifier, SIGHUP)
-        let reloaded = try await read(serve.stdout, until: "Reloaded the TLS certificate and key\n")
+        let reloaded = try await readPipe(serve.stdout, until: "Reloaded the TLS certificate and key\n")
         #expect(reloaded.contains("Reloaded the TLS certificate and key"), "\(reloaded)")
         let result = try await traffic
         #expect(result.contains("failed 0"), "\(result)")
@@ -137,7 +119,7 @@ struct HTTPServeTLSTests {
         try FileManager.default.removeItem(atPath: key)
         try FileManager.default.copyItem(atPath: certs.unrelatedKey, toPath: key)
         kill(serve.process.processIdentifier, SIGHUP)
-        let logged = try await read(serve.stderr, until: "does not belong")
+        let logged = try await readPipe(serve.stderr, until: "does not belong")
         #expect(logged.contains("TLS reload failed, the current certificate stays: the private key \(key) does not belong"), "\(logged)")
         #expect(try await servedSerial(port: port, ca: certs.ca) == newSerial)
         #expect(try await sh("curl -sS --cacert \(certs.ca) https://127.0.0.1:\(port)/sub/a.txt") == "a")

@@ -75,15 +75,8 @@ public struct CORS: HTTPMiddleware {
             if let maxAgeSeconds { response.headerFields[.accessControlMaxAge] = String(maxAgeSeconds) }
             return response
         }
-        var response: Response
-        do {
-            response = try await next.respond(to: request)
-        } catch {
-            // Errors the connection must see (to close after them, or to log them) go on undecorated.
-            let mapped = ErrorResponse(error)
-            if mapped.mustReachConnection { throw error }
-            response = mapped.response
-        }
+        // Errors the connection must see (to close after them, or to log them) go on undecorated.
+        var response = try await ErrorResponse.answer(request, next)
         decorate(&response.headerFields, allowOrigin: allowOrigin)
         if !exposedHeaders.isEmpty {
             response.headerFields[.accessControlExposeHeaders] = exposedHeaders.joined(separator: ", ")
