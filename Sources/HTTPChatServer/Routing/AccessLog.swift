@@ -46,25 +46,9 @@ public struct AccessLog: HTTPMiddleware {
         do {
             var response = try await next.respond(to: request)
             let status = response.status.code
-            let pending = PendingLine(sink: sink) { sent in Self.line(request, status: status, bytes: sent, time: time) }
-            switch response.body.storage {
-            case .bytes(let bytes):
-                pending.finish(sent: bytes.readableBytes)
-            case .producer(let producer, let length):
-                guard request.method != .head else {
-                    pending.finish(sent: 0)
-                    break
-                }
-                response.body = ResponseBody(producer: CountingProducer(inner: producer, pending: pending), length: length)
-            case .stream(let length, let write):
-                guard request.method != .head else {
-                    pending.finish(sent: 0)
-                    break
-                }
-                response.body = .stream(length: length) { writer in
-                    defer { pending.finish() }
-                    try await write(BodyWriter(CountingSink(inner: writer.sink, pending: pending)))
-                }
+            let sink = sink
+            response.whenBodyDone(method: request.method) { sent in
+                sink.write(Self.line(request, status: status, bytes: sent, time: time))
             }
             return response
         } catch {
@@ -123,96 +107,6 @@ public struct AccessLog: HTTPMiddleware {
     }
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
-}
-
-/// One request's log line, written once: when its body ends, fails or is dropped (also when the last copy
-/// of the body is released unsent).
-final class PendingLine: Sendable {
-    private let state = NIOLockedValueBox<(sent: Int, written: Bool)>((0, false))
-    private let sink: AccessLogSink
-    private let make: @Sendable (Int) -> String
-
-    init(sink: AccessLogSink, make: @escaping @Sendable (Int) -> String) {
-        self.sink = sink
-        self.make = make
-    }
-
-    func add(_ count: Int) { state.withLockedValue { $0.sent += count } }
-
-    /// Writes the line with the bytes counted (or `sent`), unless it was written already.
-    func finish(sent: Int? = nil) {
-        let total = state.withLockedValue { s -> Int? in
-            guard !s.written else { return nil }
-            s.written = true
-            return sent ?? s.sent
-        }
-        if let total { sink.write(make(total)) }
-    }
-
-    deinit { finish() }
-}
-
-/// Counts the body bytes a producer hands the connection, for the access log. A file region (sendfile) is
-/// handed on in slices of at most ``slice`` bytes: the connection pulls the next only once the socket took
-/// the last, so a download cut short is counted to within a slice and the socket's buffers, not as the
-/// whole file.
-struct CountingProducer: ChatProducer {
-    var inner: any ChatProducer
-    let pending: PendingLine
-    /// The rest of a file region being sliced, and the promise that goes with its last slice.
-    private var region: (region: FileRegion, promise: EventLoopPromise<Void>?)?
-
-    static let slice = 1 << 20
-
-    init(inner: any ChatProducer, pending: PendingLine) {
-        self.inner = inner
-        self.pending = pending
-    }
-
-    mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
-        if let (rest, promise) = region { return next(rest, promise) }
-        let output = inner.more(context)
-        switch output {
-        case .bytes(let bytes): pending.add(bytes.readableBytes)
-        case .fileRegion(let whole): return next(whole, nil)
-        case .notifying(.fileRegion(let whole), let promise): return next(whole, promise)
-        case .notifying(let data, _): pending.add(data.readableBytes)
-        case .end, .abort: pending.finish()
-        case .wait: break
-        }
-        return output
-    }
-
-    /// The next slice of `rest`; the promise goes with the last one.
-    private mutating func next(_ rest: FileRegion, _ promise: EventLoopPromise<Void>?) -> ChatProducerOutput {
-        let count = min(rest.readableBytes, Self.slice)
-        pending.add(count)
-        let piece = FileRegion(fileHandle: rest.fileHandle, readerIndex: rest.readerIndex, endIndex: rest.readerIndex + count)
-        guard count < rest.readableBytes else {
-            region = nil
-            return promise.map { .notifying(.fileRegion(piece), $0) } ?? .fileRegion(piece)
-        }
-        region = (FileRegion(fileHandle: rest.fileHandle, readerIndex: rest.readerIndex + count, endIndex: rest.endIndex), promise)
-        return .fileRegion(piece)
-    }
-
-    mutating func cancel() {
-        region?.promise?.fail(ChannelError.ioOnClosedChannel)
-        region = nil
-        inner.cancel()
-        pending.finish()
-    }
-}
-
-/// Counts the body bytes a streaming handler writes, for the access log.
-struct CountingSink: BodySink {
-    let inner: any BodySink
-    let pending: PendingLine
-
-    func write(_ bytes: ByteBuffer) async throws {
-        try await inner.write(bytes)
-        pending.add(bytes.readableBytes)
-    }
 }
 
 /// Why an access log could not be opened.

@@ -163,6 +163,7 @@ public struct RouteTable: ImmediateHTTPResponder {
         let root: Node
         func respond(to request: Request) async throws -> Response {
             let (endpoint, routed) = try RouteTable.route(request, root: root)
+            MatchedRoute.current?.pattern = endpoint.pattern
             if let immediate = endpoint.immediate { return try immediate(routed) }
             return try await endpoint.responder.respond(to: routed)
         }

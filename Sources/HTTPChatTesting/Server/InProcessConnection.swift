@@ -22,7 +22,8 @@ public final class InProcessConnection: Sendable {
     public let channel: NIOAsyncTestingChannel
     private let reader = LockedResponseReader()
 
-    /// Opens a connection to `responder`.
+    /// Opens a connection to `responder`. The request's ``Request/remoteAddress`` is 127.0.0.1:40000 and its
+    /// ``Request/localAddress`` 127.0.0.1:80, as if a local client had connected.
     ///
     /// - Parameters:
     ///   - responder: answers the requests.
@@ -39,11 +40,14 @@ public final class InProcessConnection: Sendable {
         chat.maxDelimitedLength = limits.maxHeaderBytes
         let context = HTTPConnectionContext(responder: responder, limits: limits, logger: .init(label: "httpchat.test"))
         let channel = self.channel
+        let client = try SocketAddress(ipAddress: "127.0.0.1", port: 40000)
+        channel.remoteAddress = client
+        channel.localAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 80)
         try await channel.testingEventLoop.executeInContext { [chat] in
             try channel.pipeline.syncOperations.addHandler(FileRegionCopier())
             try ChatChannel.serve(context.makeConnection(), configuration: chat, on: channel)
         }
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000))
+        try await channel.connect(to: client)
     }
 
     /// Sends request bytes.
