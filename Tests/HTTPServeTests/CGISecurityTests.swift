@@ -178,7 +178,7 @@ struct CGISecurityTests {
         // never ends is refused at once instead of being held in memory.
         let busy = try await sh("""
             curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh & curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh &
-            sleep 0.3
+            for i in $(seq 100); do [ "$(pgrep -fc '\(site.path)/cgi-bin/nap.sh')" -ge 2 ] && break; sleep 0.05; done
             python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", \(serve.port))); s.settimeout(3); s.sendall(b"POST /cgi-bin/env.sh HTTP/1.1\\r\\nHost: h\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())'
             wait
             """)

@@ -57,7 +57,8 @@ package enum ResponseHeadWriter {
         }
     }
 
-    /// Writes a status line and fields ending in the empty line.
+    /// Writes a status line and fields ending in the empty line. A status made from a bare code
+    /// (`HTTPResponse.Status(code: 404)`, as generated code does) gets its standard reason phrase.
     package static func write(
         status: HTTPResponse.Status,
         fields: HTTPFields,
@@ -65,7 +66,7 @@ package enum ResponseHeadWriter {
         connection: ConnectionField,
         into buffer: inout ByteBuffer
     ) {
-        if let line = statusLines[status.code], status.reasonPhrase == reasonPhrases[status.code] {
+        if let line = statusLines[status.code], status.reasonPhrase.isEmpty || status.reasonPhrase == reasonPhrases[status.code] {
             buffer.writeString(line)
         } else {
             buffer.writeStaticString("HTTP/1.1 ")
