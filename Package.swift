@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        // `swift package generate-documentation --target HTTPChat` (the catalog: Sources/HTTPChat/HTTPChat.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         // zlib, seen only by Producers/Deflater.swift (Debian: libz-dev).
@@ -206,6 +208,9 @@ let package = Package(
             dependencies: [
                 "HTTPChat", "HTTPChatTesting", "HTTPChatOpenAPI", "Greeter",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Examples/ReadmeSnippets",
@@ -289,8 +294,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HTTPServeTests",
-            // ReadmeSnippets only so that swift build --build-tests compiles the README's snippets.
-            dependencies: ["TestSupport", "ReadmeSnippets"],
+            // ReadmeSnippets: so that swift build --build-tests compiles the README's and the articles' snippets,
+            // and so that ReadmeTests can run some of them.
+            dependencies: [
+                "TestSupport", "ReadmeSnippets", "HTTPChat", "HTTPChatTesting",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/HTTPServeTests",
             swiftSettings: strict
         ),

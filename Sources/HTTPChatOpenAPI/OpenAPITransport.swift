@@ -5,7 +5,7 @@ import NIOCore
 public import OpenAPIRuntime
 
 /// A `ServerTransport` for swift-openapi-runtime: the handlers swift-openapi-generator writes
-/// (`registerHandlers(on:serverURL:)`) become routes of a ``Router`` or ``RouteGroup``, served by HTTPChat.
+/// (`registerHandlers(on:serverURL:)`) become routes of a ``/HTTPChatServer/Router`` or ``/HTTPChatServer/RouteGroup``, served by HTTPChat.
 ///
 /// ```swift
 /// let router = Router()
@@ -23,8 +23,8 @@ public import OpenAPIRuntime
 ///   is known, chunked otherwise.
 /// - Errors: an error the runtime can turn into a response (`HTTPResponseConvertible`: a malformed parameter
 ///   or body is 400, an unacceptable content type 415, your own conforming errors) is answered with it; any
-///   other error a handler throws is rethrown to HTTPChat, so an ``HTTPError`` keeps its status and an
-///   unexpected error is a logged 500, as elsewhere (``ErrorResponse``).
+///   other error a handler throws is rethrown to HTTPChat, so an ``/HTTPChatServer/HTTPError`` keeps its status and an
+///   unexpected error is a logged 500, as elsewhere (the one error-to-status mapping the server uses).
 /// - The router's and groups' middleware runs around every operation, as for any route.
 public final class OpenAPITransport: ServerTransport {
     private let routes: any RouteBuilder
@@ -67,12 +67,34 @@ public final class OpenAPITransport: ServerTransport {
     }
 
     private static func serve(_ request: Request, candidates: [Operation]) async throws -> Response {
-        let rawSegments = request.rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        let rawSegments = Self.rawSegments(request.rawPath)
         for operation in candidates {
             guard let parameters = operation.template.match(rawSegments) else { continue }
             return try await run(operation.handler, request, ServerRequestMetadata(pathParameters: parameters))
         }
         throw HTTPError(.notFound)
+    }
+
+    /// The path's segments as sent (still percent-encoded), read as the router reads the canonical path: split
+    /// on the `/` byte (never on Characters, which a combining mark can merge with the slash), without empty
+    /// segments (`//`) and `.` ones (`%2e` too), so that the router and the transport count the same segments.
+    static func rawSegments(_ path: Substring) -> ArraySlice<Substring> {
+        var segments: [Substring] = []
+        var start = path.startIndex
+        var index = path.startIndex
+        func close(_ end: Substring.Index) {
+            let segment = path[start..<end]
+            if !segment.isEmpty, segment != ".", segment.lowercased() != "%2e" { segments.append(segment) }
+        }
+        while index < path.endIndex {
+            if path.utf8[index] == UInt8(ascii: "/") {
+                close(index)
+                start = path.utf8.index(after: index)
+            }
+            index = path.utf8.index(after: index)
+        }
+        close(path.endIndex)
+        return segments[...]
     }
 
     private static func run(
@@ -240,9 +262,10 @@ struct PathTemplate: Sendable, Hashable {
     /// template. The end: a group's prefix, which the router matched already, comes before the template's
     /// segments.
     func match(_ raw: ArraySlice<Substring>) -> [String: Substring]? {
-        guard raw.count >= segments.count else { return segments == [[]] && raw.isEmpty ? [:] : nil }
+        let own = segments.filter { !$0.isEmpty }  // `/` and a trailing `/` add no segment, as for the router
+        guard raw.count >= own.count else { return nil }
         var values: [String: Substring] = [:]
-        for (parts, segment) in zip(segments, raw.suffix(segments.count)) {
+        for (parts, segment) in zip(own, raw.suffix(own.count)) {
             guard Self.match(parts[...], segment[...], into: &values) else { return nil }
         }
         return values

@@ -1,4 +1,8 @@
 import Foundation
+import HTTPChat
+import HTTPChatTesting
+import HTTPTypes
+@testable import ReadmeSnippets
 import TestSupport
 import Testing
 
@@ -61,9 +65,38 @@ struct ReadmeTests {
         let readme = try String(contentsOfFile: repository + "/README.md", encoding: .utf8)
         let blocks = swiftBlocks(readme)
         #expect(blocks.count >= 6, "found \(blocks.count) swift blocks")
-        let program = try String(contentsOfFile: repository + "/Examples/GettingStarted/main.swift", encoding: .utf8)
-        let compiled = try snippets(in: repository + "/Examples/ReadmeSnippets")
+        var compiled = try snippets(in: repository + "/Examples/ReadmeSnippets").filter { !$0.key.hasPrefix("docc-") }
         #expect(compiled.count >= 4, "\(compiled.keys.sorted())")
+        // The new package's test is a test here too (ReadmePackageTests.swift).
+        let packageTest = try snippets(in: repository + "/Tests/HTTPServeTests")
+        #expect(packageTest.keys.sorted() == ["package-test"])
+        compiled.merge(packageTest) { $1 }
+        try await check(blocks, of: "README.md", against: compiled)
+    }
+
+    @Test("every Swift block of the DocC articles is compiled code, and every docc- snippet is in an article")
+    func articleBlocksCompile() async throws {
+        let catalog = repository + "/Sources/HTTPChat/HTTPChat.docc"
+        let articles = try FileManager.default.contentsOfDirectory(atPath: catalog).filter { $0.hasSuffix(".md") }.sorted()
+        #expect(articles.count >= 10, "\(articles)")
+        let compiled = try snippets(in: repository + "/Examples/ReadmeSnippets").filter { $0.key.hasPrefix("docc-") }
+        #expect(compiled.count >= 10, "\(compiled.keys.sorted())")
+        let allowed = compiled.merging(try snippets(in: repository + "/Tests/HTTPServeTests")) { $1 }
+        var all: [String] = []
+        for article in articles {
+            let blocks = swiftBlocks(try String(contentsOfFile: catalog + "/" + article, encoding: .utf8))
+            try await check(blocks, of: article, against: allowed, programAndManifestRequired: article == "GettingStarted.md")
+            all += blocks
+        }
+        for (name, text) in compiled { #expect(all.contains(text), "snippet \(name) is in no article as compiled:\n\(text)") }
+    }
+
+    /// Each block must be the getting-started program, one of `compiled`, or a manifest SwiftPM accepts; and
+    /// each of `compiled` must be among the blocks.
+    private func check(
+        _ blocks: [String], of document: String, against compiled: [String: String], programAndManifestRequired: Bool = true
+    ) async throws {
+        let program = try String(contentsOfFile: repository + "/Examples/GettingStarted/main.swift", encoding: .utf8)
         var manifests = 0
         for block in blocks {
             if block == program || compiled.values.contains(block) { continue }
@@ -72,11 +105,29 @@ struct ReadmeTests {
                 try await checkManifest(block, program: program)
                 continue
             }
-            Issue.record("a README block is not compiled anywhere (Examples/GettingStarted, Examples/ReadmeSnippets):\n\(block)")
+            Issue.record("a block of \(document) is not compiled anywhere (Examples/GettingStarted, Examples/ReadmeSnippets):\n\(block)")
         }
-        #expect(manifests == 1)
-        #expect(blocks.contains(program), "README does not show Examples/GettingStarted/main.swift as it is")
-        for (name, text) in compiled { #expect(blocks.contains(text), "snippet \(name) is not in the README as compiled:\n\(text)") }
+        if programAndManifestRequired {
+            #expect(manifests == 1, "\(document)")
+            #expect(blocks.contains(program), "\(document) does not show Examples/GettingStarted/main.swift as it is")
+        }
+        if document == "README.md" {
+            for (name, text) in compiled { #expect(blocks.contains(text), "snippet \(name) is not in the README as compiled:\n\(text)") }
+        }
+    }
+
+    @Test("the articles' examples do what their text says: the testing one sees 200 then the 408, the routes answer with Server-Timing")
+    func articleExamplesWork() async throws {
+        #expect(try await testingArticleSnippet())
+        let table = try routingSnippet()
+        let user = try await table.respond(to: Request(method: .get, target: "/api/v1/users/7"))
+        #expect(user.status == .ok)
+        #expect(user.headerFields[HTTPField.Name("Server-Timing")!]?.hasPrefix("app;dur=") == true)
+        let file = try await table.respond(to: Request(method: .get, target: "/files/a/b.txt"))
+        #expect(String(buffer: try await file.body.collect()) == "file a/b.txt")
+        let missing = try await table.respond(to: Request(method: .get, target: "/nowhere"))
+        #expect(missing.status == .notFound)
+        #expect(missing.headerFields[HTTPField.Name("Server-Timing")!] != nil)
     }
 
     /// The README's manifest, with the getting-started program as its target, evaluated by SwiftPM.

@@ -165,6 +165,10 @@ struct OpenAPITransportTests {
         #expect(try await get("/api/f/x.tar", on: connection).text == "any x.tar")
         #expect(try await get("/api/pair/left-right.txt", on: connection).text == "left+right")
         #expect(try await get("/api/pair/left.txt", on: connection).status == 404)
+        // Read as the router reads paths: empty and `.` segments do not count, `..` is refused.
+        #expect(try await get("/api//f/./x.zip", on: connection).text == "zip x")
+        #expect(try await get("/api/f/%2e/x.zip", on: connection).text == "zip x")
+        #expect(try await get("/api/f/../f/x.zip", on: connection).status == 400)
     }
 
     @Test("templates are checked when registered", arguments: ["pets", "/pets/{", "/pets/{}", "/a/{x}/{x}", "/a/{x}{y}", "/a/b}"])
@@ -179,6 +183,9 @@ struct OpenAPITransportTests {
         #expect(try PathTemplate("/pets/{petId}/photo.{ext}").routerPattern == "/pets/:_1/:_2")
         let template = try PathTemplate("/pets/{petId}/photo.{ext}")
         #expect(template.match(["pets", "7", "photo.png"]) == ["petId": "7", "ext": "png"])
+        #expect(try PathTemplate("/").match([]) == [:])
+        #expect(OpenAPITransport.rawSegments("/a//b/./c/%2E/d%2Fe/") == ["a", "b", "c", "d%2Fe"])
+        #expect(OpenAPITransport.rawSegments("/a\u{06DD}/b") == ["a\u{06DD}", "b"])
         #expect(template.match(["pets", "7", "photo."]) == nil)
         #expect(template.match(["pets", "7"]) == nil)
         #expect(template.match(["api", "v1", "pets", "8", "photo.gif"]) == ["petId": "8", "ext": "gif"])  // under a group

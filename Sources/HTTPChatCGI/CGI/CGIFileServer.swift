@@ -3,7 +3,7 @@ public import Logging
 
 /// A folder served as a site whose `cgi-bin` folder holds CGI scripts (what `httpserve --cgi` runs): each
 /// request goes to the scripts or to the files by one decision on its canonical path
-/// (``Request/pathSegments``), and the file server never serves nor lists anything inside the scripts'
+/// (``/HTTPChatServer/Request/pathSegments``), and the file server never serves nor lists anything inside the scripts'
 /// folder, however a path is spelled (`//cgi-bin/x`, `/./cgi-bin/x`, `/%63gi-bin/x`) and whatever links
 /// lead there. A script's local redirect (`Location: /path`, RFC 3875 §6.2.2) is answered by this responder,
 /// so a redirect to another script runs it.
@@ -23,11 +23,11 @@ public struct CGIFileServer: ImmediateHTTPResponder {
     /// - Parameters:
     ///   - root: the folder to serve.
     ///   - fileOptions: the file server's options; the scripts' folder is added to its
-    ///     ``FileServerOptions/excludedFolders``.
+    ///     ``/HTTPChatServer/FileServerOptions/excludedFolders``.
     ///   - cgiOptions: the scripts' options; the folder is `root` + ``CGIOptions/urlPrefix``, and
     ///     ``CGIOptions/documentRoot`` defaults to `root`.
     ///   - logger: where script errors go.
-    /// - Throws: ``FileServerError/rootNotADirectory(_:)`` when `root` or its scripts' folder is not a folder;
+    /// - Throws: ``/HTTPChatServer/FileServerError/rootNotADirectory(_:)`` when `root` or its scripts' folder is not a folder;
     ///   ``CGIConfigurationError`` for a bad prefix.
     public init(
         root: String, fileOptions: FileServerOptions = FileServerOptions(), cgiOptions: CGIOptions = CGIOptions(),
@@ -55,7 +55,7 @@ public struct CGIFileServer: ImmediateHTTPResponder {
     ///
     /// - Parameter request: the request.
     /// - Returns: the response, or nil to be answered by ``respond(to:)``.
-    /// - Throws: ``HTTPError`` as ``FileServer/respondImmediately(to:)``.
+    /// - Throws: ``/HTTPChatServer/HTTPError`` as ``/HTTPChatServer/FileServer/respondImmediately(to:)``.
     public func respondImmediately(to request: Request) throws -> Response? {
         if try isScript(request) != nil { return nil }
         return try files.respondImmediately(to: request)
@@ -65,7 +65,7 @@ public struct CGIFileServer: ImmediateHTTPResponder {
     ///
     /// - Parameter request: the request.
     /// - Returns: the script's or the file server's response.
-    /// - Throws: ``HTTPError`` as ``CGIResponder/respond(to:)`` and ``FileServer/respond(to:)``; 404 for the
+    /// - Throws: ``/HTTPChatServer/HTTPError`` as ``CGIResponder/respond(to:)`` and ``/HTTPChatServer/FileServer/respond(to:)``; 404 for the
     ///   prefix alone (`/cgi-bin/`).
     public func respond(to request: Request) async throws -> Response {
         if let script = try isScript(request) {

@@ -15,7 +15,7 @@ import Darwin
 /// How CGI scripts are run. Every value has a documented default.
 public struct CGIOptions: Sendable {
     /// The URL prefix scripts are served under (default `/cgi-bin`), matched on the canonical path
-    /// (``Request/pathSegments``): `//cgi-bin/x` and `/%63gi-bin/x` name the same script as `/cgi-bin/x`.
+    /// (``/HTTPChatServer/Request/pathSegments``): `//cgi-bin/x` and `/%63gi-bin/x` name the same script as `/cgi-bin/x`.
     public var urlPrefix = "/cgi-bin"
     /// How long a script may run before it is killed (default 30 s); 504 when it had not answered yet, and a
     /// response already begun is cut short. At the deadline the server stops reading the script's output
@@ -85,9 +85,9 @@ public struct CGIResponder: HTTPResponder {
     /// - Parameters:
     ///   - directory: the folder of executables.
     ///   - options: the options.
-    ///   - local: the responder for local redirects (a ``FileServer``, say).
+    ///   - local: the responder for local redirects (a ``/HTTPChatServer/FileServer``, say).
     ///   - logger: the logger.
-    /// - Throws: ``FileServerError/rootNotADirectory(_:)`` when `directory` is not a folder, and
+    /// - Throws: ``/HTTPChatServer/FileServerError/rootNotADirectory(_:)`` when `directory` is not a folder, and
     ///   ``CGIConfigurationError`` when the options make no sense.
     public init(
         directory: String, options: CGIOptions = CGIOptions(), local: (any HTTPResponder)? = nil,
@@ -119,7 +119,7 @@ public struct CGIResponder: HTTPResponder {
     ///
     /// - Parameter request: the request.
     /// - Returns: the script's response.
-    /// - Throws: ``HTTPError`` 400 (bad path), 403 (not executable), 404 (no such script), 413 (a chunked body
+    /// - Throws: ``/HTTPChatServer/HTTPError`` 400 (bad path), 403 (not executable), 404 (no such script), 413 (a chunked body
     ///   over ``CGIOptions/maxChunkedBodyBytes``), 502 (no valid response), 503 (too many scripts running),
     ///   504 (no response before the timeout).
     public func respond(to request: Request) async throws -> Response {

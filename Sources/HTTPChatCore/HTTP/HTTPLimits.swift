@@ -14,7 +14,7 @@ public struct HTTPLimits: Sendable, Hashable {
     /// The longest chunk-size line of a chunked body, extensions included (400). Default 4 KiB.
     public var maxChunkLineLength: Int = 4 * 1024
     /// The largest body, in bytes, that is read whole before the responder runs: a body whose
-    /// `Content-Length` is at most this arrives collected (``RequestBody/bufferedBytes``), so the responder
+    /// `Content-Length` is at most this arrives collected (`RequestBody/bufferedBytes`), so the responder
     /// gets it without waiting; larger and chunked bodies stream. Zero streams every body with bytes.
     /// Default 64 KiB.
     public var maxCollectedBodyBytes: Int = 64 * 1024

@@ -13,7 +13,7 @@ import Darwin
 /// generalized (RFC 9112 §6, §7). Pure: it is told what the framer collected and when a terminator was found,
 /// and answers with events and the next ``terminator``.
 ///
-/// 1. head: ``Terminator/delimiter(_:)`` `\r\n\r\n`, bounded by the framer's limit;
+/// 1. head: ``Terminator/delimiter(_:)-enum.case`` `\r\n\r\n`, bounded by the framer's limit;
 /// 2. body: `.count(Content-Length)`; or chunked: `\r\n` for each size line, `.count(size)` for the data,
 ///    `.count(2)` for its CRLF, `\r\n` for each trailer line until an empty one;
 /// 3. back to 1 for the next request.

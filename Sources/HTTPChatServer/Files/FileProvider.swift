@@ -1,6 +1,6 @@
 public import NIOCore
 
-/// Where a ``FileServer`` (and a ``CGIResponder``'s script lookup) finds files: the seam between deciding
+/// Where a ``FileServer`` (and a `CGIResponder`'s script lookup) finds files: the seam between deciding
 /// what a request names and the storage that holds it. ``LocalFileProvider`` (a folder on disk) is the
 /// default; ``InMemoryFileProvider`` serves a dictionary, for tests.
 ///

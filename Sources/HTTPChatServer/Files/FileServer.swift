@@ -40,7 +40,7 @@ public struct FileServerOptions: Sendable {
     /// A file (relative to the root) answered for unknown paths that accept HTML: client-side routing.
     public var spaFallback: String?
     /// Folders (absolute, or relative to the root) whose contents are never served nor listed, whatever the
-    /// spelling of the path or the links on the way: 404 as if absent (default none). ``CGIFileServer`` puts
+    /// spelling of the path or the links on the way: 404 as if absent (default none). `CGIFileServer` puts
     /// its scripts' folder here, so no script's source is ever sent. Configures the ``LocalFileProvider`` that
     /// ``FileServer/init(root:mountPath:options:)`` makes.
     public var excludedFolders: [String] = []
@@ -67,7 +67,7 @@ public struct FileServerOptions: Sendable {
     ///
     /// Each file streams to a temporary file in the target folder (a name starting with `.upload-`, never
     /// served, listed or archived, even with ``hidden``), written off the event loops and named only once
-    /// complete: a cut-off, timed-out or over-large upload (``HTTPLimits/maxBodyBytes``: 413) leaves nothing
+    /// complete: a cut-off, timed-out or over-large upload (``/HTTPChatCore/HTTPLimits/maxBodyBytes``: 413) leaves nothing
     /// behind. The folder must exist inside the root and is reached by the same walk as for serving, except
     /// that links are never followed out of the root (whatever ``followSymlinks`` says); folders are never
     /// created; excluded folders (`cgi-bin`) are 404. Names must be at most 255 bytes, without `/`, `\`,

@@ -4,7 +4,7 @@ public import NIOCore
 /// Files held in a dictionary: a ``FileProvider`` for tests (and for sites built into a binary). Paths are
 /// `/`-separated names below the root (`"docs/a.txt"`); the folders on the way exist implicitly, empty ones
 /// can be named. There are no links, permissions or excluded folders; every file is readable and none is
-/// executable, and none has a local path (a ``CGIResponder`` cannot run one).
+/// executable, and none has a local path (a `CGIResponder` cannot run one).
 ///
 /// Each write gives the file a new identity (inode) and the modification time given, so validators change
 /// as they would on disk.

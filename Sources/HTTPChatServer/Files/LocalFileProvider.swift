@@ -7,7 +7,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Files in a folder on this machine: the default ``FileProvider``. Every lookup is one ``RootedOpener``
+/// Files in a folder on this machine: the default ``FileProvider``. Every lookup is one `RootedOpener`
 /// walk from the root's descriptor (`openat` with `O_NOFOLLOW` per component), so what is checked is what
 /// is opened: links are followed only while they stay inside the root (unless `followSymlinks`), and the
 /// excluded folders are refused by device and inode however they are reached. All of it runs on NIO's

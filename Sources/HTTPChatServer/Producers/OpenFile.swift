@@ -8,7 +8,7 @@ public import NIOCore
 ///
 /// The close happens on whichever thread lets go last, often an event loop: `close(2)` of a regular file
 /// does not block the way a socket's or a network file system's can, which is what the file server opens.
-/// Code that hands the handle to asynchronous I/O (``NonBlockingFileIO``) keeps this object alive until
+/// Code that hands the handle to asynchronous I/O (`NonBlockingFileIO`) keeps this object alive until
 /// that I/O has completed, so the descriptor is never closed under a running read.
 public final class OpenFile: Sendable {
     /// The handle, for `FileRegion` and `NonBlockingFileIO`. Valid while this object lives; never close it.

@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes a streamed response body (see ``ResponseBody/stream(length:_:)``). Each ``write(_:)`` returns once
+/// Writes a streamed response body (see ``ResponseBody/stream(length:_:)``). Each ``write(_:)-(ByteBuffer)`` returns once
 /// the connection can take more, so a fast handler cannot outrun a slow client.
 public struct BodyWriter: Sendable {
     let sink: any BodySink
@@ -37,7 +37,7 @@ public struct BodyWriter: Sendable {
 public enum BodyWriterError: Error, Sendable {
     /// The connection closed before the body was written.
     case connectionClosed
-    /// The body's producer failed before its end (``ChatProducerOutput/abort``): the body is incomplete.
+    /// The body's producer failed before its end (``/HTTPChatCore/ChatProducerOutput/abort``): the body is incomplete.
     case aborted
 }
 

@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 
 /// A request body: bytes already collected, or a stream read from the connection with backpressure.
 ///
-/// Small bodies of known length arrive collected (up to ``HTTPLimits/maxCollectedBodyBytes``); larger and chunked
+/// Small bodies of known length arrive collected (up to ``/HTTPChatCore/HTTPLimits/maxCollectedBodyBytes``); larger and chunked
 /// bodies stream: while the responder does not read, the connection stops reading the socket.
 ///
 /// ```swift

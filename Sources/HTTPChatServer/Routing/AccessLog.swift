@@ -40,7 +40,7 @@ public struct AccessLog: HTTPMiddleware {
     }
 
     /// Runs the chain and logs the outcome once the body is sent (or given up); an error is logged as the
-    /// status and body size the client is sent for it (``ErrorResponse``), then rethrown.
+    /// status and body size the client is sent for it (`ErrorResponse`), then rethrown.
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         let time = time(nil)
         do {

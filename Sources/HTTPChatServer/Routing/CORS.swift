@@ -55,7 +55,7 @@ public struct CORS: HTTPMiddleware {
     }
 
     /// Answers preflights; decorates other responses for allowed origins, error responses included (an
-    /// ``HTTPError`` is answered here, as ``ErrorResponse`` maps it, so the page can read it).
+    /// ``HTTPError`` is answered here, as `ErrorResponse` maps it, so the page can read it).
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         guard let origin = request.headerFields[.origin], let allowOrigin = allowed(origin) else {
             return try await next.respond(to: request)

@@ -10,7 +10,7 @@ import Darwin
 /// Middleware that records requests through swift-metrics, named in Prometheus conventions:
 ///
 /// - `http_requests_total{method, status}`: a counter per method and status (errors count with the status the
-///   client is sent, as ``ErrorResponse`` maps them);
+///   client is sent, as `ErrorResponse` maps them);
 /// - `http_request_duration_seconds{method}`: a timer (a histogram in Prometheus) from the request's arrival at
 ///   the middleware to its response head (a streamed body is not included);
 /// - `http_requests_in_flight`: a meter, up while the chain runs.

@@ -17,7 +17,7 @@ public import Tracing
 /// - A 5xx answer sets the span's status to error with `error.type` the status code; a thrown error is
 ///   recorded on the span, and unless it is an ``HTTPError`` below 500 (an answer, not a failure) it sets
 ///   the error status with `error.type` its type's name. A thrown error's status is the one the client is
-///   sent (``ErrorResponse``).
+///   sent (`ErrorResponse`).
 /// - The handler runs with the span's context as the task's `ServiceContext`, so its own spans are children.
 /// - The span ends when the body has been sent (or given up), so it covers a streamed or file body too.
 ///

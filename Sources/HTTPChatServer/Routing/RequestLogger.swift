@@ -22,7 +22,7 @@ public struct RequestLogger: HTTPMiddleware {
     }
 
     /// Times the rest of the chain and logs the outcome; an error is logged as the status the client is sent for
-    /// it (``ErrorResponse``), then rethrown.
+    /// it (`ErrorResponse`), then rethrown.
     public func respond(to request: Request, next: any HTTPResponder) async throws -> Response {
         let start = ContinuousClock.now
         let client = request.remoteAddress?.ipAddress ?? "-"

@@ -84,7 +84,9 @@ public final class Router {
 
     /// A group of routes under `prefix`, with middleware of its own.
     ///
-    /// - Parameter prefix: the path prefix, for example `/api`.
+    /// - Parameters:
+    ///   - prefix: the path prefix, for example `/api`.
+    ///   - configure: adds the group's routes (or add them to the returned group).
     /// - Returns: the group, to add routes and middleware to.
     @discardableResult
     public func group(_ prefix: String, _ configure: (RouteGroup) -> Void = { _ in }) -> RouteGroup {
@@ -140,7 +142,7 @@ public final class RouteGroup {
         return child
     }
 
-    /// Adds a route whose handler may suspend (see ``Router/on(_:_:_:)-(_,_,(Request)async throws->Response)``).
+    /// Adds a route whose handler may suspend (as on ``Router``).
     public func on(
         _ method: HTTPRequest.Method,
         _ pattern: String,

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 extension HTTPServer {
-    /// Why ``start(configuration:responder:logger:)`` could not listen, in words a person can act on: the cause
+    /// Why ``start(configuration:responder:group:logger:)`` could not listen, in words a person can act on: the cause
     /// and what to try, instead of the socket call's name and an errno. Command-line tools print it and exit.
     ///
     /// ```swift

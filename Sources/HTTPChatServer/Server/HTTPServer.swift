@@ -11,7 +11,7 @@ import Glibc
 import Darwin
 #endif
 
-/// An HTTP/1.1 server: a ``ChatListener`` whose connections speak HTTP to a responder.
+/// An HTTP/1.1 server: a ``/HTTPChatCore/ChatListener`` whose connections speak HTTP to a responder.
 ///
 /// ```swift
 /// let router = Router()

@@ -13,7 +13,7 @@ public struct ServerConfiguration: Sendable {
     /// Request limits and timeouts.
     public var limits = HTTPLimits()
     /// The chat layer's buffer sizes and backpressure marks. Its `maxDelimitedLength` is set from
-    /// ``HTTPLimits/maxHeaderBytes``.
+    /// ``/HTTPChatCore/HTTPLimits/maxHeaderBytes``.
     public var chat = ChatConfiguration()
     /// The listen backlog. Default 256.
     public var backlog: Int32 = 256

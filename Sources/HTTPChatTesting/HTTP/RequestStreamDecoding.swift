@@ -33,7 +33,7 @@ public struct DecodedRequest: Equatable, CustomStringConvertible, Sendable {
     }
 }
 
-/// Runs a ``ChatFramer`` and an ``HTTPRequestDecoder`` together over `reads`, as a connection does, and returns
+/// Runs a ``/HTTPChatCore/ChatFramer`` and an ``/HTTPChatCore/HTTPRequestDecoder`` together over `reads`, as a connection does, and returns
 /// every complete request, the error that stopped decoding, if any, and whether bytes of an unfinished
 /// message were left over (`pending`). The shared driver of the decoder's
 /// tests, its fuzz targets and the differential test against NIOHTTP1.

@@ -9,7 +9,7 @@ extension ResponseBody {
     ///
     /// - Parameter allocator: the allocator producers use.
     /// - Returns: the body's bytes; file regions are read from their files.
-    /// - Throws: a stream's error; ``BodyWriterError/aborted`` when a producer aborts.
+    /// - Throws: a stream's error; ``/HTTPChatServer/BodyWriterError/aborted`` when a producer aborts.
     public func collect(allocator: ByteBufferAllocator = ByteBufferAllocator()) async throws -> ByteBuffer {
         switch storage {
         case .bytes(let b):

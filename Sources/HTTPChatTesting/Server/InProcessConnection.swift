@@ -22,8 +22,8 @@ public final class InProcessConnection: Sendable {
     public let channel: NIOAsyncTestingChannel
     private let reader = LockedResponseReader()
 
-    /// Opens a connection to `responder`. The request's ``Request/remoteAddress`` is 127.0.0.1:40000 and its
-    /// ``Request/localAddress`` 127.0.0.1:80, as if a local client had connected.
+    /// Opens a connection to `responder`. The request's ``/HTTPChatServer/Request/remoteAddress`` is 127.0.0.1:40000 and its
+    /// ``/HTTPChatServer/Request/localAddress`` 127.0.0.1:80, as if a local client had connected.
     ///
     /// - Parameters:
     ///   - responder: answers the requests.
