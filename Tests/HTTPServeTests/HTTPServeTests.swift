@@ -201,6 +201,10 @@ struct HTTPServeTests {
         let headers = try await sh("curl -s -D - -o /dev/null -H 'Origin: https://x.example' \(b)/page.txt").lowercased()
         #expect(headers.contains("access-control-allow-origin: *"))
         #expect(headers.contains("cache-control: max-age=60"))
+        // A browser's preflight: a read-only server offers GET and HEAD only.
+        let preflight = try await sh("curl -s -i -X OPTIONS -H 'Origin: https://x.example' -H 'Access-Control-Request-Method: PUT' \(b)/page.txt")
+        #expect(preflight.hasPrefix("HTTP/1.1 204"), "\(preflight)")
+        #expect(preflight.contains("Access-Control-Allow-Methods: GET, HEAD\r\n"), "\(preflight)")
         #expect(try await sh("curl -s -H 'Accept: text/html' \(b)/some/client/route") == "<p>spa</p>")
         #expect(await serve.stop() == 0, "httpserve must exit 0 on SIGTERM")
         let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

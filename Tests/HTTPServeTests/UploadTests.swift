@@ -61,6 +61,16 @@ struct UploadTests {
         #expect(await serve.stop() == 0)
     }
 
+    @Test("with --upload and --cors, a browser's preflight is offered POST and PUT beside GET and HEAD")
+    func corsPreflightOffersUploads() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0", "--upload", "--cors"])
+        let preflight = try await sh("curl -s -i -X OPTIONS -H 'Origin: https://x.example' -H 'Access-Control-Request-Method: PUT' \(serve.base)/new.txt")
+        #expect(preflight.hasPrefix("HTTP/1.1 204"), "\(preflight)")
+        #expect(preflight.contains("Access-Control-Allow-Methods: GET, HEAD, POST, PUT\r\n"), "\(preflight)")
+        #expect(await serve.stop() == 0)
+    }
+
     @Test("curl -T: 201 with Location, 409 for an existing name, 204 with --overwrite; --overwrite needs --upload")
     func curlPut() async throws {
         let folder = try Folder()

@@ -24,21 +24,14 @@ struct HTTPMetricsTests {
         return try router.build().wrapped(in: [HTTPMetrics(factory: metrics)])
     }
 
-    private func send(_ site: any HTTPResponder, _ method: HTTPRequest.Method, _ target: String) async {
-        _ = try? await site.respond(to: Request(method: method, target: target))
-    }
-
-    @Test("requests are counted by method and status (errors by the status the client gets), timed, and in flight while they run")
-    func countsRequests() async throws {
+    @Test("requests are counted by method and status (errors by the status the client gets), timed, and in flight while they run", arguments: Via.allCases)
+    func countsRequests(via: Via) async throws {
         let metrics = TestMetrics()
         let site = try site(metrics)
-        await send(site, .get, "/ok")
-        await send(site, .get, "/ok")
-        await send(site, .get, "/teapot")
-        await send(site, .get, "/boom")
-        await send(site, .get, "/nowhere")
-        await send(site, .post, "/slow")
-        await send(site, HTTPRequest.Method("BREW")!, "/ok")
+        for (method, target) in [("GET", "/ok"), ("GET", "/ok"), ("GET", "/teapot"), ("GET", "/boom"), ("GET", "/nowhere"),
+                                 ("POST", "/slow"), ("PROPFIND", "/ok")] {
+            _ = try await via.exchange("\(method) \(target) HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n", with: site)
+        }
         #expect(metrics.counterTotal(label: "http_requests_total", dimensions: [("method", "GET"), ("status", "200")]) == 2)
         #expect(metrics.counterTotal(label: "http_requests_total", dimensions: [("method", "GET"), ("status", "404")]) == 2)
         #expect(metrics.counterTotal(label: "http_requests_total", dimensions: [("method", "GET"), ("status", "500")]) == 1)
