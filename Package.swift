@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "probe-target", targets: ["probe-target"]),
         .executable(name: "getting-started", targets: ["getting-started"]),
         .executable(name: "openapi-greeter", targets: ["openapi-greeter"]),
+        .executable(name: "chat-room", targets: ["chat-room"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -236,6 +237,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/OpenAPI/Main",
+            swiftSettings: strict
+        ),
+        // Examples/ChatRoom: a browser chat room and a WebSocket echo.
+        .executableTarget(
+            name: "chat-room",
+            dependencies: [
+                "HTTPChat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ChatRoom",
             swiftSettings: strict
         ),
         // Examples/EmbeddedRouter: a JSON service embedding the router, with its own tests.

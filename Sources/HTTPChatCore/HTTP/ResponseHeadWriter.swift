@@ -9,6 +9,8 @@ package enum ResponseHeadWriter {
         case none
         case close
         case keepAlive
+        /// `Connection: Upgrade`, on a 101.
+        case upgrade
     }
 
     /// How the body is framed.
@@ -108,6 +110,7 @@ package enum ResponseHeadWriter {
         switch connection {
         case .close: buffer.writeStaticString("Connection: close\r\n")
         case .keepAlive: buffer.writeStaticString("Connection: keep-alive\r\n")
+        case .upgrade: buffer.writeStaticString("Connection: Upgrade\r\n")
         case .none: break
         }
         buffer.writeStaticString("\r\n")

@@ -298,6 +298,17 @@ final class HTTPConnection: ChatProtocol {
         if let replacement {
             Self.cancel(response.body)
             response = ErrorResponse(replacement).response
+        } else if let upgrade = response.upgrade {
+            if let refusal = upgradeRefusal(head: head, keepAlive: keepAlive) {
+                context.logger.error(
+                    "responder answered 101 to a request that cannot be upgraded; answered 500",
+                    metadata: ["reason": "\(refusal)", "target": "\(head.target)"]
+                )
+                response = HTTPError(.internalServerError).response
+            } else {
+                switchProtocols(response, to: upgrade, chat: chat)
+                return
+            }
         } else if !ResponsePlan.isFinal(response.status) {
             // 1xx, 101 or a code outside 200-599 as the whole answer would desynchronize the client.
             context.logger.error(
@@ -317,6 +328,33 @@ final class HTTPConnection: ChatProtocol {
         guard resumesInput else { return }
         armTimer()
         chat.resumeInput()
+    }
+
+    /// Why this exchange cannot switch protocols, or nil when it can: the request must have asked for it
+    /// (`Upgrade`), be HTTP/1.1, have no unread body, and not be the connection's last exchange.
+    private func upgradeRefusal(head: HTTPRequestHead, keepAlive: Bool) -> String? {
+        if head.headerFields[Self.upgradeField] == nil { return "the request has no Upgrade field" }
+        if head.version != .http1_1 { return "only an HTTP/1.1 request can be upgraded" }
+        if state.exchange?.body != .complete { return "the request's body has not been read" }
+        if !keepAlive { return "the connection is closing" }
+        return nil
+    }
+
+    private static let upgradeField = HTTPField.Name("Upgrade")!
+
+    /// Writes the 101 and hands the connection, with what it has received after this request, to the new
+    /// protocol. HTTP is over on this connection: its timers stop, and it gets no more callbacks.
+    private func switchProtocols(_ response: Response, to upgrade: ProtocolUpgrade, chat: ChatChannel) {
+        var out = chat.allocator.buffer(capacity: 256)
+        ResponseHeadWriter.write(
+            status: .switchingProtocols, fields: response.headerFields, framing: .none, connection: .upgrade, into: &out
+        )
+        chat.push(out)
+        timer?.cancel()
+        timer = nil
+        finishBody(nil)
+        head = nil
+        chat.handOff(to: upgrade.make())
     }
 
     private func write(

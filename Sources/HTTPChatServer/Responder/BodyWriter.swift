@@ -89,6 +89,21 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         }
     }
 
+    /// Queues `bytes` without waiting (after everything queued, or before it with `first`); false once the
+    /// bridge has finished or failed. For the event loop's own bytes, which cannot wait: a WebSocket's pongs
+    /// and close frames.
+    package func enqueue(_ bytes: ByteBuffer, first: Bool = false) -> Bool {
+        let (wake, taken): (EventLoopPromise<Void>?, Bool) = lock.withLock {
+            if failed || finished { return (nil, false) }
+            if first { queue.insert(bytes, at: 0) } else { queue.append(bytes) }
+            queuedBytes += bytes.readableBytes
+            defer { producerWaiting = nil }
+            return (producerWaiting, true)
+        }
+        wake?.succeed(())
+        return taken
+    }
+
     /// The handler returned: the body ends after what is queued.
     package func finish() {
         let wake: EventLoopPromise<Void>? = lock.withLock {

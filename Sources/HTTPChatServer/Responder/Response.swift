@@ -23,6 +23,8 @@ public struct Response: Sendable {
     public var headerFields: HTTPFields
     /// The body.
     public var body: ResponseBody
+    /// Set by ``switchingProtocols(headerFields:to:)``: the protocol the connection is handed to after the 101.
+    package var upgrade: ProtocolUpgrade?
 
     /// Creates a response.
     ///
@@ -135,4 +137,33 @@ public struct ResponseBody: Sendable {
         if case .bytes(let b) = storage { return b }
         return nil
     }
+}
+
+extension Response {
+    /// `101 Switching Protocols` (RFC 9110 §15.2.2, §7.8): the connection stops speaking HTTP and is handed,
+    /// with every byte already received after this request, to the chat protocol `make` returns (called on
+    /// the connection's event loop, after the 101 is queued). The connection writes `Connection: Upgrade`;
+    /// `headerFields` carry `Upgrade` and the new protocol's fields.
+    ///
+    /// Only this answer can send a 101, and only to a request that asked for an upgrade (an `Upgrade` field)
+    /// and whose body, if any, has been read: otherwise the client gets 500 and the log says why. A status
+    /// of 101 set any other way is a 500 too.
+    ///
+    /// - Parameters:
+    ///   - headerFields: `Upgrade` and the new protocol's fields.
+    ///   - make: the protocol that frames the connection from here on.
+    /// - Returns: the response.
+    public static func switchingProtocols(
+        headerFields: HTTPFields, to make: @escaping @Sendable () -> any ChatProtocol
+    ) -> Response {
+        var response = Response(status: .switchingProtocols, headerFields: headerFields)
+        response.upgrade = ProtocolUpgrade(make: make)
+        return response
+    }
+}
+
+/// The protocol a ``Response/switchingProtocols(headerFields:to:)`` hands the connection to.
+package struct ProtocolUpgrade: Sendable {
+    /// Makes the protocol, on the connection's event loop.
+    package let make: @Sendable () -> any ChatProtocol
 }

@@ -1,0 +1,413 @@
+import HTTPChatCore
+import NIOConcurrencyHelpers
+public import NIOCore
+
+/// How a WebSocket route behaves. Every value has a documented default.
+public struct WebSocketOptions: Sendable {
+    /// Subprotocols this route speaks, preferred first; the first one the client offers is chosen
+    /// (`Sec-WebSocket-Protocol`). Default none.
+    public var subprotocols: [String] = []
+    /// Whether permessage-deflate (RFC 7692) is agreed when the client offers it. Default on.
+    public var compression = true
+    /// Decides on the `Origin` field (nil when the client sent none): false refuses the handshake with 403.
+    /// Browsers send it; checking it is how a server keeps other sites' pages from opening sockets with its
+    /// users' cookies. Default: any origin.
+    public var acceptsOrigin: @Sendable (String?) -> Bool = { _ in true }
+    /// The largest frame payload (1009 beyond). Default 16 MiB.
+    public var maxFrameBytes = 16 << 20
+    /// The largest message, after inflation (1009 beyond). Default 16 MiB.
+    public var maxMessageBytes = 16 << 20
+    /// How long the connection may be silent before the server pings; nil never pings. Default 30 s.
+    public var pingInterval: Duration? = .seconds(30)
+    /// How long a ping may go unanswered (by any frame) before the connection is closed. Default 10 s.
+    public var pingTimeout: Duration = .seconds(10)
+    /// How long the server waits for the client's close frame after sending its own. Default 5 s.
+    public var closeTimeout: Duration = .seconds(5)
+    /// Messages queued for a handler that is not reading before the socket stops being read. Default 16.
+    public var inboundBuffer = 16
+    /// Bytes of outgoing frames queued before `send` waits for the client. Default 256 KiB.
+    public var outboundHighWaterMark = 256 * 1024
+
+    /// The defaults.
+    public init() {}
+}
+
+/// The messages a client sends, in order: an `AsyncSequence` that ends when the connection closes (after a
+/// close frame, an error, or the client vanishing). Reading slowly makes the server stop reading the socket
+/// once ``WebSocketOptions/inboundBuffer`` messages wait.
+public struct WebSocketInbound: AsyncSequence, Sendable {
+    /// A message.
+    public typealias Element = WebSocketMessage
+    typealias Source = NIOAsyncSequenceProducer<
+        WebSocketMessage, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
+    >
+
+    let sequence: Source
+    /// The request that opened the WebSocket (its path parameters, cookies, fields).
+    public let request: Request
+
+    /// An iterator.
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: sequence.makeAsyncIterator()) }
+
+    /// An iterator over the messages.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: Source.AsyncIterator
+        /// The next message, or nil once the connection closed.
+        public mutating func next() async -> WebSocketMessage? { await inner.next() }
+    }
+}
+
+/// Why a send failed.
+public enum WebSocketSendError: Error, Equatable, Sendable {
+    /// The connection closed, or the close handshake began: nothing more can be sent.
+    case closed
+}
+
+/// Sends messages to the client. Each send returns once its frame is queued below
+/// ``WebSocketOptions/outboundHighWaterMark``, so a client that reads slowly makes its sender wait. Sends are
+/// taken in order, also from several tasks.
+public final class WebSocketOutbound: Sendable {
+    private let bridge: StreamBridge
+    private let turns = AsyncTurns()
+    private let deflater: NIOLockedValueBox<MessageDeflater?>
+    private let connection: NIOLoopBound<WeakWebSocket>
+    private let state: NIOLockedValueBox<(closing: Bool, code: WebSocketCloseCode?, reason: String)>
+
+    init(bridge: StreamBridge, deflater: MessageDeflater?, connection: NIOLoopBound<WeakWebSocket>) {
+        self.bridge = bridge
+        self.deflater = NIOLockedValueBox(deflater)
+        self.connection = connection
+        self.state = NIOLockedValueBox((false, nil, ""))
+    }
+
+    /// Sends a text message.
+    ///
+    /// - Parameter text: the text.
+    /// - Throws: ``WebSocketSendError/closed`` once the connection closed or the close handshake began.
+    public func send(text: String) async throws {
+        try await send(.text, ByteBuffer(string: text))
+    }
+
+    /// Sends a binary message.
+    ///
+    /// - Parameter binary: the bytes.
+    /// - Throws: ``WebSocketSendError/closed`` once the connection closed or the close handshake began.
+    public func send(binary: ByteBuffer) async throws {
+        try await send(.binary, binary)
+    }
+
+    /// Starts the closing handshake: the close frame goes out after every message sent before it; the
+    /// connection closes when the client answers, or after ``WebSocketOptions/closeTimeout``. Later sends
+    /// throw. Closing twice does nothing more.
+    ///
+    /// - Parameters:
+    ///   - code: the close code (a sendable one: 1000-1003, 1007-1014, 3000-4999).
+    ///   - reason: a short reason, cut to fit the 123 bytes a close frame allows.
+    public func close(code: WebSocketCloseCode = .normalClosure, reason: String = "") async {
+        await turns.run {
+            let connection = self.connection
+            connection.eventLoop.execute { connection.value.socket?.closeRequested(code: code, reason: reason) }
+        }
+    }
+
+    /// The close code the connection ended with: the client's, or the one the server sent; nil while open.
+    public var closeCode: WebSocketCloseCode? { state.withLockedValue { $0.code } }
+
+    /// The close reason the connection ended with.
+    public var closeReason: String { state.withLockedValue { $0.reason } }
+
+    func closed(code: WebSocketCloseCode?, reason: String) {
+        state.withLockedValue {
+            if $0.code == nil { $0.code = code }
+            if $0.reason.isEmpty { $0.reason = reason }
+            $0.closing = true
+        }
+    }
+
+    private func send(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) async throws {
+        try await turns.run {
+            guard !self.state.withLockedValue({ $0.closing }) else { throw WebSocketSendError.closed }
+            let frame: WebSocketFrame = self.deflater.withLockedValue { deflater in
+                guard let deflater, payload.readableBytes > 0 else { return WebSocketFrame(opcode: opcode, payload: payload) }
+                return WebSocketFrame(rsv1: true, opcode: opcode, payload: deflater.compress(payload))
+            }
+            do {
+                try await self.bridge.write(frame.serverBytes)
+            } catch {
+                throw WebSocketSendError.closed
+            }
+        }
+    }
+}
+
+/// One at a time, in arrival order, for async work (a send waiting for the client must not let a later send
+/// overtake it: with permessage-deflate the frames must reach the wire in the order they were compressed).
+final class AsyncTurns: Sendable {
+    private let state = NIOLockedValueBox<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLockedValue { state -> Bool in
+                if state.busy {
+                    state.waiting.append(continuation)
+                    return false
+                }
+                state.busy = true
+                return true
+            }
+            if now { continuation.resume() }
+        }
+        defer {
+            let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                if state.waiting.isEmpty {
+                    state.busy = false
+                    return nil
+                }
+                return state.waiting.removeFirst()
+            }
+            next?.resume()
+        }
+        return try await body()
+    }
+}
+
+/// The delegate of the inbound sequence: demand resumes reading the socket.
+struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
+    let connection: NIOLoopBound<WeakWebSocket>
+
+    func produceMore() {
+        let connection = connection
+        connection.eventLoop.execute { connection.value.socket?.inboundWanted() }
+    }
+
+    func didTerminate() {
+        let connection = connection
+        connection.eventLoop.execute { connection.value.socket?.inboundWanted() }
+    }
+}
+
+/// A weak reference to the connection, for closures that outlive it.
+final class WeakWebSocket {
+    weak var socket: WebSocketConnection?
+    init(_ socket: WebSocketConnection) { self.socket = socket }
+}
+
+/// The WebSocket protocol on the chat layer: what an upgraded connection is handed to. Frames are read with
+/// count terminators (``WebSocketFrameDecoder``), assembled into messages, and given to the handler's
+/// ``WebSocketInbound``; the handler's ``WebSocketOutbound`` writes through a bounded queue the channel pulls
+/// while the socket is writable. Control frames are the protocol's own: pings are answered, the closing
+/// handshake is run with a timeout, a silent peer is pinged and dropped.
+final class WebSocketConnection: ChatProtocol {
+    typealias Handler = @Sendable (WebSocketInbound, WebSocketOutbound) async throws -> Void
+
+    private let options: WebSocketOptions
+    private let request: Request
+    private let handshake: WebSocketHandshake
+    private let handler: Handler
+    private var decoder: WebSocketFrameDecoder
+    private var assembler: WebSocketMessageAssembler
+    private let bridge: StreamBridge
+    private var source: WebSocketInbound.Source.Source?
+    private var outbound: WebSocketOutbound?
+    private weak var chat: ChatChannel?
+    /// The server sent its close frame (nothing more may follow it).
+    private var closeSent = false
+    /// Input is held back because the handler is not reading.
+    private var backPressured = false
+    private var idleTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+    private var pinged = false
+
+    init(request: Request, handshake: WebSocketHandshake, options: WebSocketOptions, handler: @escaping Handler) {
+        self.options = options
+        self.request = request
+        self.handshake = handshake
+        self.handler = handler
+        self.decoder = WebSocketFrameDecoder(maxFrameBytes: options.maxFrameBytes, allowsRSV1: handshake.deflate != nil)
+        let inflater = handshake.deflate.map {
+            MessageInflater(windowBits: $0.clientMaxWindowBits, contextTakeover: !$0.clientNoContextTakeover)
+        }
+        self.assembler = WebSocketMessageAssembler(maxMessageBytes: options.maxMessageBytes, inflater: inflater)
+        self.bridge = StreamBridge(highWaterMark: options.outboundHighWaterMark, lowWaterMark: options.outboundHighWaterMark / 4)
+    }
+
+    // MARK: ChatProtocol
+
+    func channelOpened(_ chat: ChatChannel) {
+        self.chat = chat
+        chat.terminator = decoder.terminator
+        chat.push(producer: StreamBridgeProducer(bridge: bridge))
+        let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
+        let made = WebSocketInbound.Source.makeSequence(
+            backPressureStrategy: .init(lowWatermark: max(1, options.inboundBuffer / 2), highWatermark: max(1, options.inboundBuffer)),
+            finishOnDeinit: false,
+            delegate: InboundDelegate(connection: me)
+        )
+        source = made.source
+        let deflater = handshake.deflate.map {
+            MessageDeflater(windowBits: $0.serverMaxWindowBits, contextTakeover: !$0.serverNoContextTakeover)
+        }
+        let outbound = WebSocketOutbound(bridge: bridge, deflater: deflater, connection: me)
+        self.outbound = outbound
+        let inbound = WebSocketInbound(sequence: made.sequence, request: request)
+        let handler = handler
+        let executor = EventLoopTaskExecutor(chat.eventLoop)
+        Task(executorPreference: executor) {
+            do {
+                try await handler(inbound, outbound)
+                await outbound.close(code: .normalClosure)
+            } catch {
+                await outbound.close(code: .internalError)
+            }
+        }
+        armIdleTimer()
+    }
+
+    func collectIncomingData(_ data: ByteBuffer, chat: ChatChannel) {
+        decoder.collect(data)
+    }
+
+    func foundTerminator(chat: ChatChannel) {
+        do {
+            let frame = try decoder.terminatorFound()
+            chat.terminator = decoder.terminator
+            guard let frame else { return }
+            armIdleTimer()
+            guard let event = try assembler.take(frame) else { return }
+            handle(event, chat: chat)
+        } catch {
+            fail(error, chat: chat)
+        }
+    }
+
+    func inputFailed(_ error: ChatFramingError, chat: ChatChannel) {
+        fail(WebSocketProtocolError(.protocolError, "framing failed"), chat: chat)
+    }
+
+    func inputClosed(chat: ChatChannel) {
+        // The client's TCP side ended without (or after) a close frame: nothing more can arrive.
+        finishInbound(code: nil, reason: "")
+        bridge.finish()
+        chat.closeWhenDone()
+    }
+
+    func shutdownRequested(chat: ChatChannel) {
+        closeRequested(code: .goingAway, reason: "server shutting down")
+    }
+
+    func channelClosed(chat: ChatChannel) {
+        idleTimer?.cancel()
+        closeTimer?.cancel()
+        bridge.fail()
+        finishInbound(code: nil, reason: "")
+    }
+
+    // MARK: Events
+
+    private func handle(_ event: WebSocketMessageAssembler.Event, chat: ChatChannel) {
+        switch event {
+        case .message(let message):
+            guard !closeSent, let source else { return }  // after our close, data is read and dropped
+            if source.yield(message) == .stopProducing, !backPressured {
+                backPressured = true
+                chat.suspendInput()
+            }
+        case .ping(let payload):
+            guard !closeSent else { return }
+            _ = bridge.enqueue(WebSocketFrame(opcode: .pong, payload: payload).serverBytes, first: true)
+        case .pong:
+            break  // any frame counts as an answer to our ping (armIdleTimer ran)
+        case .close(let code, let reason):
+            finishInbound(code: code, reason: reason)
+            if !closeSent {
+                // Echo the code (RFC 6455 §5.5.1); a close without one is answered without one.
+                sendClose(code: code, reason: "")
+            }
+            closeTimer?.cancel()
+            bridge.finish()
+            chat.closeWhenDone()  // the server closes the TCP connection first (§7.1.1)
+        }
+    }
+
+    /// The handler asked to close, or the server is shutting down.
+    func closeRequested(code: WebSocketCloseCode, reason: String) {
+        guard !closeSent, let chat else { return }
+        sendClose(code: code, reason: reason)
+        bridge.finish()
+        let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
+        closeTimer = chat.eventLoop.scheduleTask(in: TimeAmount(options.closeTimeout)) { me.value.socket?.timedOut() }
+    }
+
+    func inboundWanted() {
+        guard backPressured, let chat else { return }
+        backPressured = false
+        chat.resumeInput()
+    }
+
+    private func fail(_ error: WebSocketProtocolError, chat: ChatChannel) {
+        if !closeSent { sendClose(code: error.code, reason: "") }
+        finishInbound(code: error.code, reason: error.detail)
+        bridge.finish()
+        chat.closeWhenDone()
+    }
+
+    private func sendClose(code: WebSocketCloseCode?, reason: String) {
+        closeSent = true
+        outbound?.closed(code: code, reason: reason)
+        var payload = ByteBuffer()
+        if let code {
+            payload.writeInteger(code.rawValue)
+            payload.writeString(Self.fitting(reason))
+        }
+        _ = bridge.enqueue(WebSocketFrame(opcode: .close, payload: payload).serverBytes)
+    }
+
+    private func finishInbound(code: WebSocketCloseCode?, reason: String) {
+        outbound?.closed(code: code, reason: reason)
+        source?.finish()
+        source = nil
+        if backPressured, let chat {
+            backPressured = false
+            chat.resumeInput()  // read on, to see the close frame or the end
+        }
+    }
+
+    // MARK: Timers
+
+    private func armIdleTimer() {
+        pinged = false
+        idleTimer?.cancel()
+        guard let interval = options.pingInterval, let chat else { return }
+        let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
+        idleTimer = chat.eventLoop.scheduleTask(in: TimeAmount(interval)) { me.value.socket?.idle() }
+    }
+
+    private func idle() {
+        guard let chat, !closeSent else { return }
+        if pinged {
+            // No frame since the ping: the peer is gone or stuck.
+            fail(WebSocketProtocolError(.internalError, "no answer to a ping"), chat: chat)
+            return
+        }
+        pinged = true
+        _ = bridge.enqueue(WebSocketFrame(opcode: .ping, payload: ByteBuffer(string: "httpchat")).serverBytes, first: true)
+        let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
+        idleTimer = chat.eventLoop.scheduleTask(in: TimeAmount(options.pingTimeout)) { me.value.socket?.idle() }
+    }
+
+    private func timedOut() {
+        guard let chat else { return }
+        finishInbound(code: nil, reason: "")
+        chat.closeWhenDone()
+    }
+
+    /// `reason` cut to the 123 bytes a close frame leaves for it, on a character boundary.
+    static func fitting(_ reason: String) -> String {
+        var out = ""
+        for character in reason {
+            guard out.utf8.count + String(character).utf8.count <= 123 else { break }
+            out.append(character)
+        }
+        return out
+    }
+}
