@@ -1,5 +1,5 @@
 import CZlib
-import NIOCore
+package import NIOCore
 
 /// The file that touches zlib: ``Deflater``, a gzip-format deflate stream (RFC 1952) and zlib's CRC-32 for the
 /// ZIP archives (``crc32(_:updating:)``); ``MessageDeflater`` and ``MessageInflater``, the raw deflate streams
@@ -82,7 +82,7 @@ extension Deflater {
 }
 
 /// Why compressed data could not be inflated.
-enum InflateError: Error, Equatable {
+package enum InflateError: Error, Equatable {
     /// The data is not a deflate stream.
     case invalidData
     /// The inflated bytes would pass the limit given.
@@ -93,13 +93,13 @@ enum InflateError: Error, Equatable {
 /// message is compressed and flushed to a byte boundary, and the flush's empty stored block (`00 00 FF FF`) is
 /// left off. With `contextTakeover` false the window is dropped after each message, so each is compressed on
 /// its own.
-final class MessageDeflater: @unchecked Sendable {
+package final class MessageDeflater: @unchecked Sendable {
     // @unchecked: the stream is used by one sender at a time, under the lock of its WebSocketOutbound.
     private let stream: UnsafeMutablePointer<z_stream>
     private let contextTakeover: Bool
 
     /// A stream with a window of `2^windowBits` bytes (9 to 15; zlib's raw deflate has no 8).
-    init(windowBits: Int32, contextTakeover: Bool, level: Int32 = 6) {
+    package init(windowBits: Int32, contextTakeover: Bool, level: Int32 = 6) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         self.contextTakeover = contextTakeover
@@ -116,7 +116,7 @@ final class MessageDeflater: @unchecked Sendable {
     }
 
     /// One message, compressed.
-    func compress(_ message: ByteBuffer) -> ByteBuffer {
+    package func compress(_ message: ByteBuffer) -> ByteBuffer {
         var output = ByteBuffer()
         message.withUnsafeReadableBytes { raw in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: raw.bindMemory(to: Bytef.self).baseAddress)
@@ -147,12 +147,12 @@ final class MessageDeflater: @unchecked Sendable {
 /// A raw inflate stream for permessage-deflate's messages, bounded: inflation stops with
 /// ``InflateError/tooLarge`` as soon as a message's output would pass its limit, whatever the input's ratio,
 /// so a decompression bomb costs at most the limit in memory.
-final class MessageInflater {
+package final class MessageInflater {
     private let stream: UnsafeMutablePointer<z_stream>
     private let contextTakeover: Bool
 
     /// A stream for a peer whose window is `2^windowBits` bytes (8 to 15; 8 is inflated as 9, which covers it).
-    init(windowBits: Int32, contextTakeover: Bool) {
+    package init(windowBits: Int32, contextTakeover: Bool) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         self.contextTakeover = contextTakeover
@@ -168,7 +168,7 @@ final class MessageInflater {
 
     /// Inflates the next compressed piece of a message, appending to `output`, which may hold at most `limit`
     /// bytes. With `last`, the message ends here (the flush block the sender left off is put back).
-    func inflate(_ input: ByteBuffer, last: Bool, into output: inout ByteBuffer, limit: Int) throws(InflateError) {
+    package func inflate(_ input: ByteBuffer, last: Bool, into output: inout ByteBuffer, limit: Int) throws(InflateError) {
         try feed(input, into: &output, limit: limit)
         if last {
             try feed(ByteBuffer(bytes: [0x00, 0x00, 0xFF, 0xFF]), into: &output, limit: limit)

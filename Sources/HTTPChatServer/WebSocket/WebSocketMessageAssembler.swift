@@ -11,8 +11,9 @@ public enum WebSocketMessage: Sendable, Hashable {
 /// Turns client frames into messages and control events (RFC 6455 §5.4-5.5): fragments joined, control frames
 /// taken between them, text checked as UTF-8 frame by frame (a message stops at its first bad byte, 1007),
 /// messages bounded (1009), and permessage-deflate's compressed messages inflated within the same bound.
-struct WebSocketMessageAssembler {
-    enum Event: Equatable {
+package struct WebSocketMessageAssembler {
+    /// What a frame amounted to.
+    package enum Event: Equatable {
         case message(WebSocketMessage)
         case ping(ByteBuffer)
         case pong(ByteBuffer)
@@ -27,16 +28,16 @@ struct WebSocketMessageAssembler {
         var utf8 = UTF8Validator()
     }
 
-    let maxMessageBytes: Int
+    package let maxMessageBytes: Int
     private let inflater: MessageInflater?
     private var partial: Partial?
 
-    init(maxMessageBytes: Int, inflater: MessageInflater? = nil) {
+    package init(maxMessageBytes: Int, inflater: MessageInflater? = nil) {
         self.maxMessageBytes = maxMessageBytes
         self.inflater = inflater
     }
 
-    mutating func take(_ frame: WebSocketFrame) throws(WebSocketProtocolError) -> Event? {
+    package mutating func take(_ frame: WebSocketFrame) throws(WebSocketProtocolError) -> Event? {
         switch frame.opcode {
         case .ping: return .ping(frame.payload)
         case .pong: return .pong(frame.payload)

@@ -88,6 +88,16 @@ public final class InProcessConnection: Sendable {
         return reader.withLock { String(buffer: $0.buffer) }
     }
 
+    /// Takes every byte the server has written that no ``readResponse(head:timeout:)`` consumed: after a
+    /// `101 Switching Protocols`, the new protocol's bytes.
+    public func takeOutput() async throws -> ByteBuffer {
+        try await drain()
+        return reader.withLock { state in
+            defer { state.buffer.clear() }
+            return state.buffer
+        }
+    }
+
     /// Waits for the next complete response.
     ///
     /// - Parameters:
