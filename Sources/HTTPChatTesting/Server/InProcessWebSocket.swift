@@ -106,8 +106,12 @@ public final class InProcessWebSocket: Sendable {
         return nil
     }
 
-    /// One server frame (unmasked) from the front of `buffer`, or nil when it is not all there.
-    static func parse(_ buffer: inout ByteBuffer) throws -> WebSocketFrame? {
+    /// Takes one server frame (unmasked) from the front of `buffer`, or returns nil when it is not all there.
+    ///
+    /// - Parameter buffer: bytes from the server; the frame's bytes are consumed.
+    /// - Returns: the frame, or nil for more bytes.
+    /// - Throws: ``Failure`` for a masked frame or an unknown opcode.
+    public static func parse(_ buffer: inout ByteBuffer) throws -> WebSocketFrame? {
         var view = buffer
         guard let first = view.readInteger(as: UInt8.self), let second = view.readInteger(as: UInt8.self) else { return nil }
         guard second & 0x80 == 0 else { throw Failure(description: "the server masked a frame") }
