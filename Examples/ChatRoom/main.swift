@@ -137,7 +137,14 @@ struct ChatRoomCommand: AsyncParsableCommand {
         <script>
           const log = document.getElementById("log"), state = document.getElementById("state");
           const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat");
-          socket.onopen = () => { state.textContent = "connected"; document.title = "chat-room: connected"; };
+          // ?nick=NAME&say=TEXT: join under NAME and say TEXT once connected (for links, and for the tests).
+          const params = new URLSearchParams(location.search);
+          socket.onopen = () => {
+            state.textContent = "connected";
+            document.title = "chat-room: connected";
+            if (params.get("nick")) socket.send("/nick " + params.get("nick"));
+            if (params.get("say")) socket.send(params.get("say"));
+          };
           socket.onclose = () => { state.textContent = "disconnected"; };
           socket.onmessage = (event) => {
             const item = document.createElement("li");
