@@ -134,6 +134,32 @@ struct ChatRoomTests {
         #expect(await serve.stop() == 0)
     }
 
+    @Test("SIGTERM closes open WebSockets with 1001 (going away) and the server exits 0 once they are closed")
+    func shutdownClosesSockets() async throws {
+        let serve = try start()
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", """
+            import asyncio, websockets
+            async def main():
+                async with websockets.connect("ws://127.0.0.1:\(serve.port)/echo") as ws:
+                    print("open", flush=True)
+                    try:
+                        await asyncio.wait_for(ws.recv(), 20)
+                    except websockets.ConnectionClosed as closed:
+                        print("closed", closed.rcvd.code if closed.rcvd else None, flush=True)
+            asyncio.run(main())
+            """]
+        let pipe = Pipe()
+        client.standardOutput = pipe
+        try startUnblocked(client)
+        _ = try await readPipe(pipe, until: "open", seconds: 10)
+        let status = await serve.stop()
+        let out = try await readPipe(pipe, until: "closed", seconds: 10)
+        #expect(out.contains("closed 1001"), "\(out)")
+        #expect(status == 0)
+    }
+
     @Test("two Python clients in the room see joins, a rename and each other's lines")
     func room() async throws {
         let serve = try start()
