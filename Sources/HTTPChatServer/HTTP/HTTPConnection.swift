@@ -126,7 +126,11 @@ final class HTTPConnection: ChatProtocol {
     }
 
     func shutdownRequested(chat: ChatChannel) {
-        if state.shutdownRequested() { chat.closeWhenDone() }
+        if state.shutdownRequested(now: chat.eventLoop.now, timeouts: context.shared.timeouts) {
+            chat.closeWhenDone()
+        } else {
+            armTimer()  // the shutdown grace, when no request is in progress
+        }
     }
 
     func channelClosed(chat: ChatChannel) {
@@ -483,6 +487,8 @@ final class HTTPConnection: ChatProtocol {
             }
             context.logger.trace("idle timeout")
             chat.close()
+        case .shutdownGraceOver:
+            chat.closeWhenDone()
         case .headTimeout:
             context.logger.debug("header read timeout")
             chat.suspendInput()
