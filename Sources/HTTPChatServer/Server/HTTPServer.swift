@@ -206,8 +206,9 @@ public final class HTTPServer: Sendable {
 
     /// Graceful shutdown: tells ``ServerConfiguration/readiness`` (a ``HealthCheck`` answers 503 from then
     /// on) and keeps serving for ``ServerConfiguration/drainDelay``; then stops accepting, lets requests in
-    /// flight finish (their responses say `Connection: close`), closes idle connections at once, and closes
-    /// whatever remains when the grace period ends. Then stops the server's own event loops, if it made them.
+    /// flight finish (their responses say `Connection: close`), closes connections with no request in progress
+    /// once ``HTTPLimits/shutdownIdleGrace`` passes without one (a request already on its way is answered,
+    /// with `Connection: close`), and closes whatever remains when the grace period ends. Then stops the server's own event loops, if it made them.
     ///
     /// - Parameter gracePeriod: how long requests in flight may take.
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
