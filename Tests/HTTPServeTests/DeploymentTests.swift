@@ -257,7 +257,7 @@ struct DeploymentTests {
         }
         print("rolling restart, wrk:\n\(report)")
         let requests = report.firstMatch(of: /(\d+) requests in/).map { Int($0.1)! } ?? 0
-        #expect(requests > 1000, "wrk made \(requests) requests: \(report)")
+        #expect(requests > 100, "wrk made \(requests) requests: \(report)")  // ~10,000 on an idle machine, ~1,300 under the whole suite
         #expect(!report.contains("Socket errors"), "\(report)")
         #expect(!report.contains("Non-2xx"), "\(report)")
         #expect(try await sh("curl -s http://127.0.0.1:\(port)/sub/a.txt") == "a", "the new process serves")
