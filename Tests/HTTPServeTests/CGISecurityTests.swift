@@ -175,10 +175,11 @@ struct CGISecurityTests {
         #expect(codes.filter { $0 == "503" }.count == 3, "\(out)")
         #expect(out.contains("3 Retry-After: 1") || out.contains("3 retry-after: 1"), "\(out)")
         // The slot is taken before a chunked body is buffered: with every slot busy, a chunked upload that
-        // never ends is refused at once instead of being held in memory.
+        // never ends is refused at once instead of being held in memory. (It waits until both naps run: a
+        // fixed 0.3 s was not enough on a loaded machine, with the deployment tests' wrk beside it.)
         let busy = try await sh("""
             curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh & curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh &
-            sleep 0.3
+            for i in $(seq 100); do [ "$(pgrep -fc 'cgi-bin/nap[.]sh')" -ge 2 ] && break; sleep 0.05; done
             python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", \(serve.port))); s.settimeout(3); s.sendall(b"POST /cgi-bin/env.sh HTTP/1.1\\r\\nHost: h\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())'
             wait
             """)
