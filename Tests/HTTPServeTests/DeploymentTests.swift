@@ -214,7 +214,7 @@ struct DeploymentTests {
     @Test("--health answers 200 while serving and 503 once SIGTERM began the shutdown, through the drain delay; then exit 0")
     func health() async throws {
         let site = try DeploymentSite()
-        let serve = try Serve([site.path, "-p", "0", "--health", "/healthz", "--drain-delay", "2", "--auth", "a:b", "--access-log", "/dev/null"])
+        let serve = try Serve([site.path, "-p", "0", "--health", "/healthz", "--drain-delay", "5", "--auth", "a:b", "--access-log", "/dev/null"])
         let url = "http://127.0.0.1:\(serve.port)/healthz"
         // Probes need no credentials, though the site does.
         #expect(try await sh("curl -s -w ' %{http_code}' \(url)") == "ok\n 200")
