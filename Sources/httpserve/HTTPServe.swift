@@ -150,6 +150,24 @@ struct HTTPServe: AsyncParsableCommand {
         valueName: "n"))
     var maxConnections: Int?
 
+    @Flag(help: "Every connection starts with a PROXY protocol header (v1 or v2) from a --trusted-proxy; others are closed.")
+    var proxyProtocol = false
+
+    @Option(help: ArgumentHelp(
+        "Trust this proxy (CIDR, e.g. 10.0.0.0/8 or ::1; repeatable): its PROXY headers and Forwarded / X-Forwarded-* fields name the client.",
+        valueName: "cidr"))
+    var trustedProxy: [String] = []
+
+    @Flag(help: "Set SO_REUSEPORT, so that a new httpserve can listen on the same port before the old one stops (rolling restart).")
+    var reusePort = false
+
+    @Option(help: ArgumentHelp("Answer GET PATH with 200 while serving and 503 once shutdown has begun (for load balancers).", valueName: "path"))
+    var health: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "On SIGTERM, keep serving this long (health answering 503) before winding down.", valueName: "seconds"))
+    var drainDelay: Double = 0
+
     /// The folder actually served.
     var resolvedRoot: String {
         if let root = directory ?? root { return root }
@@ -221,6 +239,18 @@ struct HTTPServe: AsyncParsableCommand {
         }
         if overwrite && !upload { throw ValidationError("--overwrite needs --upload") }
         if let metrics, !metrics.hasPrefix("/") { throw ValidationError("--metrics wants a path starting with /, e.g. /metrics") }
+        if let health, !health.hasPrefix("/") { throw ValidationError("--health wants a path starting with /, e.g. /healthz") }
+        if drainDelay < 0 { throw ValidationError("--drain-delay must not be negative") }
+        for cidr in trustedProxy {
+            do {
+                _ = try CIDR(cidr)
+            } catch {
+                throw ValidationError("--trusted-proxy: \(error)")
+            }
+        }
+        if proxyProtocol && trustedProxy.isEmpty {
+            throw ValidationError("--proxy-protocol needs --trusted-proxy CIDR: only a trusted proxy's PROXY header is believed")
+        }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")
@@ -289,6 +319,14 @@ struct HTTPServe: AsyncParsableCommand {
 
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.metricsFactory = metricsFactory
+        configuration.trustedProxies = try trustedProxy.map { try CIDR($0) }
+        configuration.proxyProtocol = proxyProtocol
+        configuration.reusePort = reusePort
+        // Started by systemd with sockets (LISTEN_FDS): serve on those instead of binding.
+        configuration.listeningDescriptors = HTTPServer.socketActivationDescriptors()
+        let readiness = Readiness()
+        configuration.readiness = readiness
+        configuration.drainDelay = .seconds(drainDelay)
         if let threads { configuration.threads = threads }
         if let maxBody { configuration.limits.maxBodyBytes = maxBody }
         configuration.limits.headerReadTimeout = .seconds(headerTimeout)
@@ -309,13 +347,18 @@ struct HTTPServe: AsyncParsableCommand {
         // The redirect port starts once the HTTPS port listens, so its port in the Location is the real one.
         let httpsPort = NIOLockedValueBox<Int?>(nil)
         let running = NIOLockedValueBox<HTTPServer?>(nil)
+        // The health answer is outside the middleware: probes need no credentials and fill no access log.
+        var site = served.wrapped(in: middleware)
+        if let health { site = HealthCheck(path: health, readiness: readiness, next: site) }
+        let activated = !configuration.listeningDescriptors.isEmpty
         let service = HTTPService(
-            configuration: configuration, responder: served.wrapped(in: middleware), gracePeriod: .seconds(10), logger: logger
+            configuration: configuration, responder: site, gracePeriod: .seconds(10), logger: logger
         ) { server in
             httpsPort.withLockedValue { $0 = server.port }
             running.withLockedValue { $0 = server }
             if !quiet {
-                for line in Self.startLines(root: root, host: host, scheme: server.scheme, port: server.port) { print(line) }
+                let shown = activated ? server.localAddress.ipAddress ?? host : host
+                for line in Self.startLines(root: root, host: shown, scheme: server.scheme, port: server.port) { print(line) }
                 fflush(nil)
             }
             if server.isTLS { Self.reloadOnHangUp(server, quiet: quiet, logger: logger) }
@@ -326,6 +369,7 @@ struct HTTPServe: AsyncParsableCommand {
             var plain = configuration
             plain.tls = nil
             plain.port = redirectHttp
+            plain.listeningDescriptors = []  // the activated sockets are the main port's
             services.append(
                 RedirectService(configuration: plain, httpsPort: httpsPort, defaultHost: host, logger: logger) { server in
                     if !quiet {

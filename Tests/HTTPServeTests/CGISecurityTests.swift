@@ -20,6 +20,7 @@ final class HostileCGISite {
         script("hop.sh", "printf 'Location: /cgi-bin/x.sh\\n\\n'\n")
         script("loop.sh", "printf 'Location: /cgi-bin/loop.sh\\n\\n'\n")
         script("nap.sh", "sleep 1; printf 'Content-Type: text/plain\\n\\nrested'\n")
+        script("long-nap.sh", "sleep 4; printf 'Content-Type: text/plain\\n\\nrested'\n")
         script("deaf.sh", "printf 'Content-Type: text/plain\\n\\nheard nothing'\n")  // never reads its input
         // A child that leaves the process group keeps the script's stdout open for 30 s.
         script("escape.sh", "printf 'Content-Type: text/plain\\n\\nstarted'; setsid sleep 30 & exit 0\n")
@@ -175,10 +176,12 @@ struct CGISecurityTests {
         #expect(codes.filter { $0 == "503" }.count == 3, "\(out)")
         #expect(out.contains("3 Retry-After: 1") || out.contains("3 retry-after: 1"), "\(out)")
         // The slot is taken before a chunked body is buffered: with every slot busy, a chunked upload that
-        // never ends is refused at once instead of being held in memory.
+        // never ends is refused at once instead of being held in memory. (It waits until both naps run, and they
+        // nap 4 s: a fixed 0.3 s and 1 s naps were not enough for python to start and connect on a loaded
+        // machine, with the deployment tests' wrk beside it.)
         let busy = try await sh("""
-            curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh & curl -s -o /dev/null \(serve.base)/cgi-bin/nap.sh &
-            for i in $(seq 100); do [ "$(pgrep -fc '\(site.path)/cgi-bin/nap.sh')" -ge 2 ] && break; sleep 0.05; done
+            curl -s -o /dev/null \(serve.base)/cgi-bin/long-nap.sh & curl -s -o /dev/null \(serve.base)/cgi-bin/long-nap.sh &
+            for i in $(seq 100); do [ "$(pgrep -fc 'cgi-bin/long-nap[.]sh')" -ge 2 ] && break; sleep 0.05; done
             python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", \(serve.port))); s.settimeout(3); s.sendall(b"POST /cgi-bin/env.sh HTTP/1.1\\r\\nHost: h\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())'
             wait
             """)

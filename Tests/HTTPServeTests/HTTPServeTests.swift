@@ -232,6 +232,12 @@ struct HTTPServeTests {
         // Listening fails: the cause and the fix, not NIO's call name.
         (["-b", "10.9.9.9", "-p", "0"], "the address 10.9.9.9 is not on this machine; try 127.0.0.1"),
         (["--bind", "nothere.invalid", "-p", "0"], "the address nothere.invalid could not be resolved"),
+        // Deployment flags.
+        (["--proxy-protocol"], "--proxy-protocol needs --trusted-proxy CIDR"),
+        (["--trusted-proxy", "10.0.0.0/33"], "--trusted-proxy: '10.0.0.0/33' is not a network"),
+        (["--trusted-proxy", "proxy.example"], "--trusted-proxy: 'proxy.example' is not a network"),
+        (["--health", "healthz"], "--health wants a path starting with /"),
+        (["--drain-delay", "-1"], "--drain-delay must not be negative"),
     ])
     func badInput(_ arguments: [String], _ message: String) async throws {
         let result = try await runToEnd(arguments)

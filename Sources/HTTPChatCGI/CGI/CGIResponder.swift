@@ -205,10 +205,14 @@ public struct CGIResponder: HTTPResponder {
         }
         var fields = request.headerFields
         for name: HTTPField.Name in [.contentLength, .contentType, .transferEncoding] { fields[name] = nil }
-        let redirected = Request(
+        var redirected = Request(
             method: .get, target: location, version: request.version, headerFields: fields,
             remoteAddress: request.remoteAddress, localAddress: request.localAddress
         )
+        redirected.peerAddress = request.peerAddress
+        redirected.forwardedScheme = request.forwardedScheme
+        redirected.forwardedHost = request.forwardedHost
+        redirected.tls = request.tls
         return try await Self.$localRedirects.withValue(depth) { try await local.respond(to: redirected) }
     }
 
@@ -248,7 +252,7 @@ public struct CGIResponder: HTTPResponder {
         if !pathInfo.isEmpty, let root = options.documentRoot { env["PATH_TRANSLATED"] = root + pathInfo }
         // Not in RFC 3875, but what scripts test for HTTPS under Apache and nginx (PHP's $_SERVER['HTTPS']).
         env["REQUEST_SCHEME"] = request.scheme
-        if request.tls != nil { env["HTTPS"] = "on" }
+        if request.scheme == "https" { env["HTTPS"] = "on" }
         // One decimal number, whatever the request sent: two equal Content-Length fields arrive as one
         // length, a chunked body as its dechunked size.
         if let bodyLength, bodyLength > 0 || request.headerFields[.contentLength] != nil {
@@ -269,7 +273,8 @@ public struct CGIResponder: HTTPResponder {
         }
         // An absolute-form target's authority is the host the request is for, over any Host field
         // (RFC 9112 §3.2.2).
-        if let authority = request.absoluteFormAuthority { env["HTTP_HOST"] = String(authority) }
+        // A trusted proxy's forwarded host is the host the client asked for, over both.
+        if let authority = request.forwardedHost ?? request.absoluteFormAuthority.map(String.init) { env["HTTP_HOST"] = authority }
         return env
     }
 

@@ -17,8 +17,11 @@ public final class ChatChannel {
     public let eventLoop: any EventLoop
     /// The connection's allocator.
     public let allocator: ByteBufferAllocator
-    /// The peer's address, when known.
-    public let remoteAddress: SocketAddress?
+    /// The client's address, when known: the socket's peer, or, behind a PROXY protocol listener, the client
+    /// the trusted proxy's header named (``ProxyProtocolReader``).
+    public internal(set) var remoteAddress: SocketAddress?
+    /// The socket's peer, when known: the client, or the proxy that relays it.
+    public let peerAddress: SocketAddress?
     /// The local address the connection was accepted on, when known.
     public let localAddress: SocketAddress?
 
@@ -117,6 +120,7 @@ public final class ChatChannel {
         self.eventLoop = channel.eventLoop
         self.allocator = channel.allocator
         self.remoteAddress = channel.remoteAddress
+        self.peerAddress = channel.remoteAddress
         self.localAddress = channel.localAddress
     }
 

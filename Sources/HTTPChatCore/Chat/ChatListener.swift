@@ -2,6 +2,12 @@ public import NIOCore
 public import NIOPosix
 import NIOConcurrencyHelpers
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A listening socket that makes one chat connection per accepted client (asyncore's server `dispatcher`).
 ///
 /// ```swift
@@ -34,6 +40,9 @@ public final class ChatListener: Sendable {
     ///   - backlog: the listen backlog.
     ///   - maxConnections: the most connections open at once; past it, new clients wait in the backlog until
     ///     one closes. Default unlimited.
+    ///   - reusePort: sets `SO_REUSEPORT`, so that other sockets (another process of the same user, during a
+    ///     rolling restart) can listen on the same address and port; the kernel spreads connections across
+    ///     them. Default false.
     ///   - transport: what runs between each socket and the chat layer (TLS, say); default plain TCP.
     ///   - makeProtocol: called on the connection's event loop for each accepted connection.
     /// - Returns: the running listener.
@@ -45,15 +54,78 @@ public final class ChatListener: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         backlog: Int32 = 256,
         maxConnections: Int = .max,
+        reusePort: Bool = false,
         transport: ChatTransport = .plain,
         makeProtocol: @escaping @Sendable () -> any ChatProtocol
     ) async throws -> ChatListener {
+        let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        var bootstrap = Self.bootstrap(
+            configuration: configuration, group: group, backlog: backlog, maxConnections: maxConnections,
+            transport: transport, connections: connections, makeProtocol: makeProtocol
+        )
+        if reusePort {
+            // NIO names no SO_REUSEPORT option: SOL_SOCKET level, the platform's constant.
+            let option = ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT))
+            bootstrap = bootstrap.serverChannelOption(option, value: 1)
+        }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        return ChatListener(serverChannel: channel, connections: connections)
+    }
+
+    /// Starts accepting on a socket that is already bound and listening: one passed in by systemd's socket
+    /// activation (descriptor 3 and up), or by a parent process. The listener owns it from here on and closes
+    /// it on ``shutdown(gracePeriod:)``.
+    ///
+    /// ```swift
+    /// let listener = try await ChatListener.bind(descriptor: 3) { EchoProtocol() }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - descriptor: the listening socket's descriptor.
+    ///   - configuration: buffer sizes and bounds for every connection.
+    ///   - group: the event loops to run on.
+    ///   - maxConnections: the most connections open at once (default unlimited).
+    ///   - transport: what runs between each socket and the chat layer.
+    ///   - makeProtocol: called on the connection's event loop for each accepted connection.
+    /// - Returns: the running listener.
+    /// - Throws: when the descriptor is not a listening socket NIO can use.
+    public static func bind(
+        descriptor: Int32,
+        configuration: ChatConfiguration = ChatConfiguration(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        maxConnections: Int = .max,
+        transport: ChatTransport = .plain,
+        makeProtocol: @escaping @Sendable () -> any ChatProtocol
+    ) async throws -> ChatListener {
+        let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        let bootstrap = Self.bootstrap(
+            configuration: configuration, group: group, backlog: nil, maxConnections: maxConnections,
+            transport: transport, connections: connections, makeProtocol: makeProtocol
+        )
+        let channel = try await bootstrap.withBoundSocket(descriptor).get()
+        return ChatListener(serverChannel: channel, connections: connections)
+    }
+
+    /// The bootstrap both ways of binding share: accept back-off, the connection cap, the per-connection
+    /// options, and the chat channel on every accepted socket.
+    private static func bootstrap(
+        configuration: ChatConfiguration,
+        group: any EventLoopGroup,
+        backlog: Int32?,
+        maxConnections: Int,
+        transport: ChatTransport,
+        connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>,
+        makeProtocol: @escaping @Sendable () -> any ChatProtocol
+    ) -> ServerBootstrap {
         configuration.validate()
         precondition(maxConnections > 0, "maxConnections must be positive")
-        let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: backlog)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        var bootstrap = ServerBootstrap(group: group)
+        if let backlog {
+            bootstrap = bootstrap
+                .serverChannelOption(.backlog, value: backlog)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        }
+        return bootstrap
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Out of descriptors (EMFILE, ENFILE), accept would fail at once on every loop turn: back
@@ -95,9 +167,6 @@ public final class ChatListener: Sendable {
                     )
                 }
             }
-            .bind(host: host, port: port)
-            .get()
-        return ChatListener(serverChannel: channel, connections: connections)
     }
 
     /// The number of open connections.

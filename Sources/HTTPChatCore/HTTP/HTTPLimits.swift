@@ -30,6 +30,12 @@ public struct HTTPLimits: Sendable, Hashable {
     /// deadline restarts the count, so a long download is never cut (``ChatConfiguration/sendTimeout`` drops
     /// clients that stop reading). `nil` turns it off. Default 60 s.
     public var idleTimeout: Duration? = .seconds(60)
+    /// How long a graceful shutdown waits for a request on a connection that has none in progress (idle
+    /// between requests, or just accepted) before closing it. A request that arrives meanwhile is answered,
+    /// with `Connection: close`. Closing at once races a client whose next request is already on its way:
+    /// it reads the close instead of an answer (wrk counted one error per connection at every rolling
+    /// restart). `nil` closes such connections at once. Default 1 s.
+    public var shutdownIdleGrace: Duration? = .seconds(1)
     /// The methods accepted (RFC 9110 §9.1: an unrecognized method is answered 501). `nil` accepts any valid
     /// token. Default: ``HTTPLimits/registeredMethods``.
     public var acceptedMethods: Set<String>? = HTTPLimits.registeredMethods
@@ -71,11 +77,14 @@ package struct ConnectionTimeouts: Sendable, Equatable {
     package let headerRead: TimeAmount?
     /// ``HTTPLimits/bodyReadTimeout``.
     package let bodyRead: TimeAmount?
+    /// ``HTTPLimits/shutdownIdleGrace``.
+    package let shutdownIdle: TimeAmount?
 
     /// Converts the timeouts of `limits`.
     package init(_ limits: HTTPLimits) {
         idle = limits.idleTimeout.map(TimeAmount.init)
         headerRead = limits.headerReadTimeout.map(TimeAmount.init)
         bodyRead = limits.bodyReadTimeout.map(TimeAmount.init)
+        shutdownIdle = limits.shutdownIdleGrace.map(TimeAmount.init)
     }
 }

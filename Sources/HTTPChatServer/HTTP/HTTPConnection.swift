@@ -16,10 +16,16 @@ package final class HTTPConnectionContext: Sendable {
     let isTLS: Bool
     /// Where connections are counted, when the server reports metrics.
     let metrics: ConnectionMetrics?
+    /// The proxies whose forwarding fields are read (``ServerConfiguration/trustedProxies``).
+    let trustedProxies: [CIDR]
 
     /// The context of `responder`'s connections.
-    package init(responder: any HTTPResponder, limits: HTTPLimits, logger: Logger, isTLS: Bool = false, metrics: ConnectionMetrics? = nil) {
+    package init(
+        responder: any HTTPResponder, limits: HTTPLimits, logger: Logger, isTLS: Bool = false,
+        metrics: ConnectionMetrics? = nil, trustedProxies: [CIDR] = []
+    ) {
         self.responder = responder
+        self.trustedProxies = trustedProxies
         self.isTLS = isTLS
         self.metrics = metrics
         self.immediate = responder as? any ImmediateHTTPResponder
@@ -120,7 +126,11 @@ final class HTTPConnection: ChatProtocol {
     }
 
     func shutdownRequested(chat: ChatChannel) {
-        if state.shutdownRequested() { chat.closeWhenDone() }
+        if state.shutdownRequested(now: chat.eventLoop.now, timeouts: context.shared.timeouts) {
+            chat.closeWhenDone()
+        } else {
+            armTimer()  // the shutdown grace, when no request is in progress
+        }
     }
 
     func channelClosed(chat: ChatChannel) {
@@ -225,6 +235,16 @@ final class HTTPConnection: ChatProtocol {
             localAddress: chat.localAddress
         )
         if context.isTLS { request.tls = tlsInfo(chat) }
+        request.peerAddress = chat.peerAddress
+        // Forwarding fields count only from a trusted proxy: from anyone else they are the client's own
+        // claims. The peer here is the PROXY header's client when there was one.
+        if !context.trustedProxies.isEmpty, CIDR.any(context.trustedProxies, contain: chat.remoteAddress),
+            let forwarded = ForwardedClient.resolve(head.headerFields, trusted: context.trustedProxies)
+        {
+            if let address = forwarded.address { request.remoteAddress = address }
+            request.forwardedScheme = forwarded.scheme
+            request.forwardedHost = forwarded.host
+        }
         if let immediate = context.immediate {
             do {
                 if let response = try immediate.respondImmediately(to: request) {
@@ -505,6 +525,8 @@ final class HTTPConnection: ChatProtocol {
             }
             context.logger.trace("idle timeout")
             chat.close()
+        case .shutdownGraceOver:
+            chat.closeWhenDone()
         case .headTimeout:
             context.logger.debug("header read timeout")
             chat.suspendInput()

@@ -80,6 +80,9 @@ struct HTTPConnectionState {
     private(set) var persistence = Persistence.keepAlive
     private(set) var request = Request.none
     private(set) var lastID = 0
+    /// When a graceful shutdown reached the connection with no request in progress: it closes once
+    /// ``ConnectionTimeouts/shutdownIdle`` has passed from then without one starting.
+    private(set) var shutdownSince: NIODeadline?
     /// The exchange's request turned out unreadable after the responder started: its answer is replaced by the
     /// error response of this.
     private(set) var failure: HTTPParseError?
@@ -340,11 +343,16 @@ struct HTTPConnectionState {
         }
     }
 
-    /// The server is shutting down. Returns whether to close now (no request is in progress); otherwise the
-    /// exchange in progress is answered with `Connection: close`.
-    mutating func shutdownRequested() -> Bool {
+    /// The server is shutting down at `now`. Returns whether to close now: when no request is in progress and
+    /// there is no grace (`timeouts.shutdownIdle` nil). With a grace, such a connection closes when it runs out
+    /// (the timer's ``TimerAction/shutdownGraceOver``) unless a request starts first; every exchange in progress or
+    /// to come is answered with `Connection: close`.
+    mutating func shutdownRequested(now: NIODeadline, timeouts: ConnectionTimeouts) -> Bool {
         persistence = .closing
-        return request == .none
+        guard request == .none else { return false }
+        guard timeouts.shutdownIdle != nil else { return true }
+        shutdownSince = now
+        return false
     }
 
     /// The connection closed. Returns whether a body stream was cut short (to fail it).
@@ -361,12 +369,21 @@ struct HTTPConnectionState {
 
     /// When the timeout of `phase` runs out, if one runs.
     func deadline(_ timeouts: ConnectionTimeouts) -> NIODeadline? {
-        switch phase {
-        case .busy: nil
-        case .idle(let since): timeouts.idle.map { since + $0 }
-        case .head(let since): timeouts.headerRead.map { since + $0 }
-        case .body(let since): timeouts.bodyRead.map { since + $0 }
-        }
+        let own: NIODeadline? =
+            switch phase {
+            case .busy: nil
+            case .idle(let since): timeouts.idle.map { since + $0 }
+            case .head(let since): timeouts.headerRead.map { since + $0 }
+            case .body(let since): timeouts.bodyRead.map { since + $0 }
+            }
+        guard let drain = shutdownDeadline(timeouts) else { return own }
+        return min(own ?? drain, drain)
+    }
+
+    /// The end of the shutdown grace, while it applies: no request in progress since the shutdown came.
+    private func shutdownDeadline(_ timeouts: ConnectionTimeouts) -> NIODeadline? {
+        guard let shutdownSince, request == .none, let grace = timeouts.shutdownIdle else { return nil }
+        return shutdownSince + grace
     }
 
     /// What to do when the timer fires.
@@ -377,6 +394,8 @@ struct HTTPConnectionState {
         case rearm(NIODeadline)
         /// Idle too long: close, unless the last response is still going out (then call ``idleRestarted(now:)``).
         case idleTimeout
+        /// The shutdown's grace passed with no request started: close after pending output.
+        case shutdownGraceOver
         /// The head did not arrive in time: `408` (or a plain close when nothing of it came).
         case headTimeout
         /// The body stalled: fail the request with `408`.
@@ -387,6 +406,11 @@ struct HTTPConnectionState {
     mutating func timerFired(now: NIODeadline, timeouts: ConnectionTimeouts) -> TimerAction {
         guard let deadline = deadline(timeouts) else { return .none }
         guard now >= deadline else { return .rearm(deadline) }
+        if let drain = shutdownDeadline(timeouts), now >= drain {
+            shutdownSince = nil
+            phase = .busy
+            return .shutdownGraceOver
+        }
         switch phase {
         case .busy:
             return .none

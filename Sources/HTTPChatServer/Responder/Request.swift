@@ -19,16 +19,36 @@ public struct Request: Sendable {
     public var headerFields: HTTPFields
     /// The body. Read it once: ``RequestBody/collect(upTo:)`` or `for try await chunk in request.body`.
     public var body: RequestBody
-    /// The client's address, when served from a socket.
+    /// The client's address, when served from a socket: the socket's peer, or, behind a trusted proxy, the
+    /// client its PROXY header or forwarding fields name (``ServerConfiguration/trustedProxies``).
     public var remoteAddress: SocketAddress?
+    /// The socket's peer, when served from a socket: the client, or the proxy that relayed the request.
+    public var peerAddress: SocketAddress?
+    /// The scheme a trusted proxy says the client used (`Forwarded: proto=`, `X-Forwarded-Proto`), set by
+    /// the server; nil when no trusted proxy said so.
+    public var forwardedScheme: String?
+    /// The host a trusted proxy says the client asked for (`Forwarded: host=`, `X-Forwarded-Host`), set by
+    /// the server; nil when no trusted proxy said so.
+    public var forwardedHost: String?
     /// The server's address the request arrived on (its port is the bound one, also after `--port 0`), when
     /// served from a socket.
     public var localAddress: SocketAddress?
     /// TLS facts (version, ALPN, the client's verified certificate) when the request came over HTTPS; nil
     /// over plain HTTP.
     public var tls: TLSConnectionInfo?
-    /// `"https"` when the request came over TLS, else `"http"`.
-    public var scheme: String { tls == nil ? "http" : "https" }
+    /// The scheme the client used: what a trusted proxy said (``forwardedScheme``), else `"https"` when the
+    /// request came over TLS, else `"http"`.
+    public var scheme: String { forwardedScheme ?? (tls == nil ? "http" : "https") }
+    /// The host (with any port) the request is for: what a trusted proxy said (``forwardedHost``), else an
+    /// absolute-form target's authority (RFC 9112 §3.2.2), else the `Host` field; nil when none names one.
+    public var host: String? {
+        if let forwardedHost { return forwardedHost }
+        if let authority = absoluteFormAuthority { return String(authority) }
+        return headerFields[Self.hostField]
+    }
+
+    /// `Host` (swift-http-types keeps `.host` for HTTP/2's `:authority`).
+    static let hostField = HTTPField.Name("Host")!
     /// The methods routed at this request's path, set by the router for an `OPTIONS` it has no route for
     /// (a CORS preflight): ``CORS`` answers with these. Nil otherwise.
     public var routedMethods: [String]?

@@ -31,8 +31,8 @@ public struct StrictTransportSecurity: HTTPMiddleware {
 }
 
 /// A responder for a plain HTTP port beside an HTTPS one: every request is answered `308 Permanent
-/// Redirect` to the same path and query on `https://`, at the host the client asked for (its `Host`, or an
-/// absolute-form target's authority) and the HTTPS port. 308 keeps the method and body (RFC 9110 §15.4.9).
+/// Redirect` to the same path and query on `https://`, at the host the client asked for (``Request/host``:
+/// a trusted proxy's forwarded host, an absolute-form target's authority, or its `Host`) and the HTTPS port. 308 keeps the method and body (RFC 9110 §15.4.9).
 ///
 /// ```swift
 /// let redirect = try await HTTPServer.start(configuration: .init(host: "0.0.0.0", port: 80),
@@ -56,7 +56,7 @@ public struct HTTPSRedirect: HTTPResponder {
 
     /// The redirect.
     public func respond(to request: Request) async throws -> Response {
-        let authority = request.absoluteFormAuthority.map(String.init) ?? request.headerFields[Self.hostField] ?? ""
+        let authority = request.host ?? ""
         let host = Self.host(of: authority) ?? Self.bracketed(defaultHost)
         let port = httpsPort == 443 ? "" : ":\(httpsPort)"
         var rest = String(request.rawPath)
@@ -67,9 +67,6 @@ public struct HTTPSRedirect: HTTPResponder {
         response.headerFields[.location] = location
         return response
     }
-
-    /// `Host` (swift-http-types keeps `.host` for HTTP/2's `:authority`).
-    private static let hostField = HTTPField.Name("Host")!
 
     /// The host part of `authority` (`[::1]` of `[::1]:8080`), when it is a plain host name or IP literal:
     /// nothing that could change the URL's structure gets through.

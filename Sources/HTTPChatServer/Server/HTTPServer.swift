@@ -30,6 +30,9 @@ public final class HTTPServer: Sendable {
     /// The one shutdown, shared by every caller. Later callers await it through Swift concurrency: once the
     /// server's own loops are gone, a NIO future callback would never run.
     private let shutdownTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// Told when the shutdown begins; the delay before accepting stops (``ServerConfiguration/drainDelay``).
+    private let readiness: Readiness?
+    private let drainDelay: Duration
 
     /// The bound address (the first, when there are several).
     public var localAddress: SocketAddress { listener.localAddress }
@@ -46,8 +49,13 @@ public final class HTTPServer: Sendable {
 
     private let closed = AsyncLatch()
 
-    private init(listeners: [ChatListener], ownedGroup: MultiThreadedEventLoopGroup?, credentials: TLSCredentials?) {
+    private init(
+        listeners: [ChatListener], ownedGroup: MultiThreadedEventLoopGroup?, credentials: TLSCredentials?,
+        readiness: Readiness?, drainDelay: Duration
+    ) {
         self.listeners = listeners
+        self.readiness = readiness
+        self.drainDelay = drainDelay
         self.ownedGroup = ownedGroup
         self.credentials = credentials
         let closed = self.closed
@@ -75,13 +83,19 @@ public final class HTTPServer: Sendable {
     ///   - logger: where errors and (at debug level) rejected requests and failed TLS handshakes are
     ///     logged; TLS warnings (a certificate that expired) at warning level.
     /// - Returns: the running server.
-    /// - Throws: when the address cannot be bound; ``TLSSettingsError`` when the TLS files cannot be used.
+    /// - Throws: when the address cannot be bound; ``TLSSettingsError`` when the TLS files cannot be used;
+    ///   ``ServerConfigurationError`` when ``ServerConfiguration/proxyProtocol`` has no trusted proxies.
     public static func start(
         configuration: ServerConfiguration = ServerConfiguration(),
         responder: any HTTPResponder,
         group: (any EventLoopGroup)? = nil,
         logger: Logger = Logger(label: "httpchat")
     ) async throws -> HTTPServer {
+        if configuration.proxyProtocol && configuration.trustedProxies.isEmpty {
+            throw ServerConfigurationError(
+                "the PROXY protocol needs trusted proxies: every connection from another address is closed"
+            )
+        }
         var credentials: TLSCredentials?
         if let tls = configuration.tls {
             let (loaded, warnings) = try await TLSCredentials.load(tls)
@@ -93,9 +107,18 @@ public final class HTTPServer: Sendable {
         chat.maxDelimitedLength = configuration.limits.maxHeaderBytes
         let context = HTTPConnectionContext(
             responder: responder, limits: configuration.limits, logger: logger, isTLS: credentials != nil,
-            metrics: configuration.metricsFactory.map(ConnectionMetrics.init)
+            metrics: configuration.metricsFactory.map(ConnectionMetrics.init),
+            trustedProxies: configuration.trustedProxies
         )
         let transport = credentials.map { ChatTransport.tls($0, logger: logger) } ?? .plain
+        let makeProtocol: @Sendable () -> any ChatProtocol
+        if configuration.proxyProtocol {
+            // The PROXY header is read on the chat layer before HTTP starts; only trusted peers get that far.
+            let (trusted, timeout) = (configuration.trustedProxies, configuration.proxyHeaderTimeout)
+            makeProtocol = { ProxyProtocolReader(trusted: trusted, timeout: timeout) { HTTPConnection(context: context) } }
+        } else {
+            makeProtocol = { HTTPConnection(context: context) }
+        }
         let bind = { (host: String, port: Int) in
             try await ChatListener.bind(
                 host: host,
@@ -104,10 +127,35 @@ public final class HTTPServer: Sendable {
                 group: group ?? owned!,
                 backlog: configuration.backlog,
                 maxConnections: configuration.maxConnections,
-                transport: transport
-            ) {
-                HTTPConnection(context: context)
+                reusePort: configuration.reusePort,
+                transport: transport,
+                makeProtocol: makeProtocol
+            )
+        }
+        let made = { (listeners: [ChatListener]) in
+            HTTPServer(
+                listeners: listeners, ownedGroup: owned, credentials: credentials,
+                readiness: configuration.readiness, drainDelay: configuration.drainDelay
+            )
+        }
+        if !configuration.listeningDescriptors.isEmpty {
+            var listeners: [ChatListener] = []
+            do {
+                for descriptor in configuration.listeningDescriptors {
+                    listeners.append(
+                        try await ChatListener.bind(
+                            descriptor: descriptor, configuration: chat, group: group ?? owned!,
+                            maxConnections: configuration.maxConnections, transport: transport,
+                            makeProtocol: makeProtocol
+                        )
+                    )
+                }
+            } catch {
+                for listener in listeners { await listener.shutdown(gracePeriod: .zero) }
+                try? await owned?.shutdownGracefully()
+                throw error
             }
+            return made(listeners)
         }
         do {
             let hosts = addresses(for: configuration.host)
@@ -132,7 +180,7 @@ public final class HTTPServer: Sendable {
                     for listener in listeners { await listener.shutdown(gracePeriod: .zero) }
                     throw error
                 }
-                return HTTPServer(listeners: listeners, ownedGroup: owned, credentials: credentials)
+                return made(listeners)
             }
         } catch {
             try? await owned?.shutdownGracefully()
@@ -156,9 +204,11 @@ public final class HTTPServer: Sendable {
     /// The certificate new TLS handshakes present: its expiry, say, after a reload. Nil without TLS.
     public var certificate: NIOSSLCertificate? { credentials?.leafCertificate }
 
-    /// Graceful shutdown: stops accepting, lets requests in flight finish (their responses say
-    /// `Connection: close`), closes idle connections at once, and closes whatever remains when the grace
-    /// period ends. Then stops the server's own event loops, if it made them.
+    /// Graceful shutdown: tells ``ServerConfiguration/readiness`` (a ``HealthCheck`` answers 503 from then
+    /// on) and keeps serving for ``ServerConfiguration/drainDelay``; then stops accepting, lets requests in
+    /// flight finish (their responses say `Connection: close`), closes connections with no request in progress
+    /// once ``HTTPLimits/shutdownIdleGrace`` passes without one (a request already on its way is answered,
+    /// with `Connection: close`), and closes whatever remains when the grace period ends. Then stops the server's own event loops, if it made them.
     ///
     /// - Parameter gracePeriod: how long requests in flight may take.
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
@@ -166,7 +216,10 @@ public final class HTTPServer: Sendable {
             if let task { return task }
             let listeners = self.listeners
             let group = self.ownedGroup
+            let (readiness, drainDelay) = (self.readiness, self.drainDelay)
             let made = Task {
+                readiness?.drain()
+                if drainDelay > .zero { try? await Task.sleep(for: drainDelay) }
                 await withTaskGroup(of: Void.self) { tasks in
                     for listener in listeners { tasks.addTask { await listener.shutdown(gracePeriod: gracePeriod) } }
                 }
@@ -184,6 +237,17 @@ public final class HTTPServer: Sendable {
     public func waitUntilClosed() async throws {
         await closed.wait()
     }
+}
+
+/// A ``ServerConfiguration`` the server cannot run with.
+public struct ServerConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong, and what to do.
+    public let description: String
+
+    /// An error with its explanation.
+    ///
+    /// - Parameter description: what is wrong.
+    public init(_ description: String) { self.description = description }
 }
 
 /// A one-way gate for Swift concurrency: `wait()` returns once `open()` has been called, before or after.

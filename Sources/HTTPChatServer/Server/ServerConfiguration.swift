@@ -29,6 +29,36 @@ public struct ServerConfiguration: Sendable {
     /// recorded by the ``HTTPMetrics`` middleware.
     public var metricsFactory: (any MetricsFactory)?
 
+    /// Proxies whose word on the client is taken (CIDR networks). Their PROXY protocol headers (with
+    /// ``proxyProtocol``), and their `Forwarded` (RFC 7239) and `X-Forwarded-For` / `-Proto` / `-Host`
+    /// fields, set ``Request/remoteAddress``, ``Request/scheme`` and ``Request/host``: walking the hops from
+    /// the right, the first address that is not a trusted proxy is the client. From any other peer the
+    /// fields are ignored (they stay in ``Request/headerFields`` as sent). Default none: nobody is trusted.
+    public var trustedProxies: [CIDR] = []
+    /// Whether every connection must start with a PROXY protocol header (HAProxy's spec, v1 or v2) from a
+    /// peer in ``trustedProxies``: connections from any other peer are closed at once, and a header that is
+    /// missing, malformed or late closes the connection without an answer. The client the header names
+    /// becomes ``Request/remoteAddress``. Needs ``trustedProxies``. Default false.
+    public var proxyProtocol = false
+    /// How long a connection may take to send its PROXY header (with ``proxyProtocol``). Default 5 s.
+    public var proxyHeaderTimeout: Duration = .seconds(5)
+    /// `SO_REUSEPORT`: other processes (of the same user) may listen on the same address and port, and the
+    /// kernel spreads new connections across them, so a new process can start before the old one drains.
+    /// Default false.
+    public var reusePort = false
+    /// Listening sockets passed in already bound (systemd socket activation: descriptors 3 and up, see
+    /// ``HTTPServer/socketActivationDescriptors()``). When not empty, the server serves on these and
+    /// ``host`` and ``port`` are not used. Default none.
+    public var listeningDescriptors: [Int32] = []
+    /// Told when the server starts shutting down, before it stops accepting: a ``HealthCheck`` reading it
+    /// answers 503 from then on. Nil (the default): nobody is told.
+    public var readiness: Readiness?
+    /// How long the server keeps accepting and serving after ``readiness`` went to draining, before it
+    /// stops accepting and winds connections down: time for a load balancer's health checks to see the 503
+    /// and stop sending (Kubernetes removes an endpoint a few seconds after its pod is told to stop).
+    /// Default zero.
+    public var drainDelay: Duration = .zero
+
     /// The defaults.
     public init() {}
 

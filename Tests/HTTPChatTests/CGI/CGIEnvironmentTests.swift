@@ -96,6 +96,23 @@ struct CGIEnvironmentTests {
         #expect(secure["REQUEST_SCHEME"] == "https")
     }
 
+    @Test("behind a trusted proxy a script sees the forwarded client, scheme and host")
+    func forwardedVariables() throws {
+        let cgi = try ScriptsFolder().responder()
+        var request = Request(
+            method: .get, target: "/cgi-bin/s", headerFields: [HTTPField.Name("Host")!: "inner:8080"],
+            remoteAddress: try SocketAddress(ipAddress: "203.0.113.5", port: 0)
+        )
+        request.peerAddress = try SocketAddress(ipAddress: "10.0.0.7", port: 5000)
+        request.forwardedScheme = "https"
+        request.forwardedHost = "shop.example"
+        let env = cgi.environment(for: request, bodyLength: nil, scriptName: "/cgi-bin/s", pathInfo: "")
+        #expect(env["REMOTE_ADDR"] == "203.0.113.5")
+        #expect(env["HTTPS"] == "on")
+        #expect(env["REQUEST_SCHEME"] == "https")
+        #expect(env["HTTP_HOST"] == "shop.example")
+    }
+
     @Test("an IPv6 peer's address", arguments: [("::1", "::1"), ("2001:db8::2", "2001:db8::2")])
     func ipv6Peer(_ address: String, _ want: String) throws {
         let cgi = try ScriptsFolder().responder()

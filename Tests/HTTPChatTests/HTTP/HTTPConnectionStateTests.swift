@@ -293,13 +293,42 @@ struct HTTPConnectionStateTests {
     ])
     func shutdown(request: S.Request, closesNow: Bool) {
         var state = S(phase: .idle(since: Self.at(0)), request: request)
-        let answer11 = state.shutdownRequested()
+        var noGrace = Self.limits
+        noGrace.shutdownIdleGrace = nil
+        let answer11 = state.shutdownRequested(now: Self.at(1), timeouts: ConnectionTimeouts(noGrace))
         #expect(answer11 == closesNow)
         #expect(state.persistence == .closing)
         if case .exchange = request {
             let answer = state.responseReady(id: 1, closesConnection: false)
             #expect(answer == .write(keepAlive: false, replacement: nil, endsExchange: true))
         }
+    }
+
+    @Test("with a shutdown grace, a connection with no request waits for one until the grace ends, then closes; a request that comes is answered with close", arguments: [
+        S.Phase.idle(since: Self.at(0)), .head(since: Self.at(0)),
+    ])
+    func shutdownGrace(phase: S.Phase) {
+        var limits = Self.limits
+        limits.shutdownIdleGrace = .seconds(2)
+        let timeouts = ConnectionTimeouts(limits)
+        var quiet = S(phase: phase)
+        let closesNow = quiet.shutdownRequested(now: Self.at(2), timeouts: timeouts)
+        #expect(!closesNow)
+        #expect(quiet.deadline(timeouts) == Self.at(4), "got \(String(describing: quiet.deadline(timeouts)))")
+        let early = quiet.timerFired(now: Self.at(3), timeouts: timeouts)
+        #expect(early == .rearm(Self.at(4)))
+        let late = quiet.timerFired(now: Self.at(4), timeouts: timeouts)
+        #expect(late == .shutdownGraceOver)
+        #expect(quiet.deadline(timeouts) == nil)
+
+        var busy = S(phase: phase)
+        _ = busy.shutdownRequested(now: Self.at(2), timeouts: timeouts)
+        let action = busy.headReceived(Self.head(.none), collectUpTo: 1024, now: Self.at(3))
+        #expect(action == .dispatch(id: 1))
+        let fired = busy.timerFired(now: Self.at(4), timeouts: timeouts)
+        #expect(fired != .shutdownGraceOver, "the grace cut a request in progress")
+        let answer = busy.responseReady(id: 1, closesConnection: false)
+        #expect(answer == .write(keepAlive: false, replacement: nil, endsExchange: true))
     }
 
     @Test("a close fails a body still arriving, and nothing else", arguments: [

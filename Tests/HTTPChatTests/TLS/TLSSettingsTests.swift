@@ -142,6 +142,15 @@ struct HTTPSRedirectTests {
         #expect(star.headerFields[.location] == "https://localhost:8443/")
     }
 
+    @Test("behind a trusted proxy, the redirect goes to the host the proxy forwarded, over Host and the target")
+    func forwardedHost() async throws {
+        var request = Request(method: .get, target: "http://inner:8080/q", headerFields: [HTTPField.Name("Host")!: "inner"])
+        request.forwardedHost = "shop.example"
+        let response = try await HTTPSRedirect(httpsPort: 443).respond(to: request)
+        #expect(response.headerFields[.location] == "https://shop.example/q")
+        #expect(request.host == "shop.example")
+    }
+
     @Test("HSTS only over TLS, on errors too; never on plain HTTP")
     func hsts() async throws {
         let router = Router()
