@@ -2,10 +2,10 @@
 // libFuzzer targets for HTTPChat's parsers. A separate package: neither the root package nor CI's tests build
 // it (CI runs a short smoke run through Fuzz/run). Build and run:
 //
-//     Fuzz/run TARGET [libFuzzer flags]      targets: framer request chunked headers multipart path
+//     Fuzz/run TARGET [libFuzzer flags]      targets: framer request chunked headers multipart path websocket
 import PackageDescription
 
-let targets = ["framer", "request", "chunked", "headers", "multipart", "path"]
+let targets = ["framer", "request", "chunked", "headers", "multipart", "path", "websocket"]
 
 let package = Package(
     name: "HTTPChatFuzz",
