@@ -1,7 +1,7 @@
 public import NIOCore
 
 /// An IP network in CIDR notation (RFC 4632, RFC 4291 §2.3): `10.0.0.0/8`, `2001:db8::/32`, or one address
-/// (`127.0.0.1` is `127.0.0.1/32`). What ``ServerConfiguration``'s trusted proxies are made of.
+/// (`127.0.0.1` is `127.0.0.1/32`). What `ServerConfiguration`'s trusted proxies are made of.
 ///
 /// An IPv4 network also contains the IPv4-mapped IPv6 form of its addresses (`::ffff:10.1.2.3`), which is
 /// how a listener on `::` sees IPv4 clients.
