@@ -293,8 +293,8 @@ struct HTTPServe: AsyncParsableCommand {
             middleware.append(HTTPMetrics(factory: factory))
         }
         var watcher: DirectoryWatcher?
+        let hub = LiveReloadHub()
         if liveReload {
-            let hub = LiveReloadHub()
             do {
                 // Not cgi-bin: its scripts' output is never injected, and changing a script reloads nothing.
                 watcher = try DirectoryWatcher(
@@ -350,7 +350,7 @@ struct HTTPServe: AsyncParsableCommand {
             }
             if server.isTLS { Self.reloadOnHangUp(server, quiet: quiet, logger: logger) }
         }
-        Self.reportShutdown(of: running, quiet: quiet)
+        Self.reportShutdown(of: running, quiet: quiet, liveReload: hub)
         var services: [any Service] = [service]
         if let redirectHttp {
             var plain = configuration
@@ -418,12 +418,14 @@ extension HTTPServe {
 
     /// On the first SIGINT or SIGTERM (which also start the graceful shutdown), says how many connections
     /// are still open and that a second one stops at once; the second one does (exit 130).
-    static func reportShutdown(of running: NIOLockedValueBox<HTTPServer?>, quiet: Bool) {
+    /// The live-reload event streams end then, so that they do not hold the graceful shutdown.
+    static func reportShutdown(of running: NIOLockedValueBox<HTTPServer?>, quiet: Bool, liveReload: LiveReloadHub) {
         Task {
             var signals = 0
             for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
                 signals += 1
                 if signals == 1 {
+                    liveReload.close()
                     let open = running.withLockedValue { $0?.connectionCount } ?? 0
                     if !quiet {
                         let what = open == 0 ? "no connection open" : open == 1 ? "1 connection still open" : "\(open) connections still open"

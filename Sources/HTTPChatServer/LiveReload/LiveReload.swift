@@ -44,6 +44,7 @@ package final class LiveReloadHub: Sendable {
     private struct Subscribers {
         var next = 0
         var all: [Int: AsyncStream<String>.Continuation] = [:]
+        var closed = false
     }
 
     private let subscribers = NIOLockedValueBox(Subscribers())
@@ -54,18 +55,34 @@ package final class LiveReloadHub: Sendable {
     /// How many streams are open.
     package var subscriberCount: Int { subscribers.withLockedValue { $0.all.count } }
 
-    /// The paths published from now on, until the consuming task is cancelled (or the hub is dropped).
+    /// The paths published from now on, until the consuming task is cancelled or the hub is closed.
     package func subscribe() -> AsyncStream<String> {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(256))
-        let id = subscribers.withLockedValue { s -> Int in
+        let id = subscribers.withLockedValue { s -> Int? in
+            if s.closed { return nil }
             defer { s.next += 1 }
             s.all[s.next] = continuation
             return s.next
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.subscribers.withLockedValue { $0.all.removeValue(forKey: id) }
         }
         return stream
+    }
+
+    /// Ends every stream, and those subscribed later at once (the server is shutting down: the event streams
+    /// must not hold its connections open).
+    package func close() {
+        let all = subscribers.withLockedValue { s in
+            s.closed = true
+            defer { s.all = [:] }
+            return Array(s.all.values)
+        }
+        for continuation in all { continuation.finish() }
     }
 
     /// Sends each path to every open stream.
