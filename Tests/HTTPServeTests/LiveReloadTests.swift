@@ -178,7 +178,7 @@ struct LiveReloadTests {
         #expect(try await client.line() == "reload /docs/guide.css")
         // The changed page is served at once (the open-file cache is off with live reload).
         #expect(try await sh("curl -s \(serve.base)/").contains("<p>v2</p>"))
-        client.process.waitUntilExit()
+        try await blocking { client.process.waitUntilExit() }
         #expect(await serve.stop() == 0)
     }
 

@@ -37,6 +37,8 @@ final class EventStreamLine: Sendable {
         var busy = false
         var waiting: [CheckedContinuation<Void, Never>] = []
         var lastWrite: ContinuousClock.Instant
+        /// The handler returned: no heartbeat after its last event.
+        var ended = false
     }
 
     private let writer: BodyWriter
@@ -57,12 +59,12 @@ final class EventStreamLine: Sendable {
         try await writer.write(text)
     }
 
-    /// Writes `text` only when nothing was written since `since` and no write is under way (a heartbeat is
-    /// due only on an idle stream).
+    /// Writes `text` only when nothing was written since `since`, no write is under way and the handler has
+    /// not ended (a heartbeat is due only on an idle stream).
     /// - Returns: whether it wrote.
     func writeIfIdle(_ text: String, since: ContinuousClock.Instant) async throws -> Bool {
         let take = state.withLockedValue { s -> Bool in
-            guard !s.busy, s.lastWrite <= since else { return false }
+            guard !s.busy, !s.ended, s.lastWrite <= since else { return false }
             s.busy = true
             return true
         }
@@ -70,6 +72,11 @@ final class EventStreamLine: Sendable {
         defer { release() }
         try await writer.write(text)
         return true
+    }
+
+    /// The handler is done: heartbeats stop at once (the task sending them may be cancelled only later).
+    func end() {
+        state.withLockedValue { $0.ended = true }
     }
 
     private func acquire() async {
@@ -119,7 +126,10 @@ extension ResponseBody {
         .stream { writer in
             let line = EventStreamLine(writer, now: .now)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await body(ServerSentEventWriter(line)) }
+                group.addTask {
+                    defer { line.end() }
+                    try await body(ServerSentEventWriter(line))
+                }
                 if let heartbeat, heartbeat > .zero {
                     group.addTask {
                         var since = line.lastWrite

@@ -221,7 +221,7 @@ struct ServerSentEventTests {
         let beats = idle.text.components(separatedBy: ": heartbeat\n").count - 1
         let most = Int(idleFor.withLockedValue { $0 } / interval) + 1
         #expect(beats >= 3 && beats <= most, "\(beats) heartbeats in \(idleFor.withLockedValue { $0 }) at \(interval)")
-        #expect(idle.text.hasPrefix("data: first\n\n: heartbeat\n") && idle.text.hasSuffix(": heartbeat\ndata: last\n\n"))
+        #expect(idle.text.hasPrefix("data: first\n\n: heartbeat\n") && idle.text.hasSuffix(": heartbeat\ndata: last\n\n"), "\(idle.text.debugDescription)")
 
         // Busy: no gap between two sends reaches the interval, so no heartbeat is due. The gaps are measured,
         // so a loaded machine that stretches one is allowed the heartbeats it made due.
@@ -402,7 +402,7 @@ struct ServerSentEventTests {
         #expect(first == "id: 1\nevent: hello\ndata: resumed after abc\n\n")
         gate.open()
         let rest = try await blocking { String(decoding: handle.readDataToEndOfFile(), as: UTF8.self) }
-        process.waitUntilExit()
+        try await blocking { process.waitUntilExit() }
         #expect(rest == "id: 2\ndata: bye\n\n")
         #expect(process.terminationStatus == 0)
         await server.shutdown(gracePeriod: .seconds(1))
