@@ -125,6 +125,7 @@ let package = Package(
             name: "httpserve",
             dependencies: [
                 "HTTPChat",
+                "HTTPChatServer",  // the package-level live-reload pieces
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

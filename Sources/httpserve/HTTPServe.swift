@@ -1,6 +1,7 @@
 // httpserve: serve a folder over HTTP. Thin on purpose: parse flags, build a configuration, run.
 import ArgumentParser
 import HTTPChat
+import HTTPChatServer
 import Logging
 import CoreMetrics
 import NIOConcurrencyHelpers
@@ -32,6 +33,7 @@ struct HTTPServe: AsyncParsableCommand {
               httpserve --auth alice:secret --header "X-Frame-Options: DENY"
               httpserve --upload --max-body 1000000000 --auth bob:pw
                                              accept uploads of up to 1 GB
+              httpserve site --live-reload   reload the browser's page when a file changes
               httpserve --tls-cert cert.pem --tls-key key.pem -p 8443 --redirect-http 8080
                                              HTTPS, with plain HTTP redirected to it
 
@@ -89,6 +91,11 @@ struct HTTPServe: AsyncParsableCommand {
 
     @Option(parsing: .unconditional, help: ArgumentHelp("The most CGI scripts running at once; more are answered 503.", valueName: "n"))
     var cgiMax = 64
+
+    @Flag(help: ArgumentHelp(
+        "Reload pages in the browser when files in ROOT change (stylesheets are swapped without a reload).",
+        discussion: "HTML pages get a small script that listens at \(LiveReload.eventsPath) (server-sent events); ROOT is watched with inotify. Never for --cgi's scripts."))
+    var liveReload = false
 
     @Flag(help: "Allow cross-origin requests from any origin (CORS).")
     var cors = false
@@ -276,6 +283,10 @@ struct HTTPServe: AsyncParsableCommand {
         options.overwrite = overwrite
         options.spaFallback = spa
         options.cacheControl = noCache ? "no-cache" : cacheControl
+        if liveReload {
+            options.htmlSnippet = LiveReload.script
+            options.cacheValidity = .zero  // a reload right after a change must see it, not a cached stat
+        }
         let responder: any HTTPResponder
         let root: String
         if cgi {
@@ -311,6 +322,23 @@ struct HTTPServe: AsyncParsableCommand {
             served = MetricsEndpoint(path: metrics, registry: registry, next: responder)
             middleware.append(HTTPMetrics(factory: factory))
         }
+        var watcher: DirectoryWatcher?
+        let hub = LiveReloadHub()
+        if liveReload {
+            do {
+                // Not cgi-bin: its scripts' output is never injected, and changing a script reloads nothing.
+                watcher = try DirectoryWatcher(
+                    root: root, excluded: cgi ? ["cgi-bin"] : [], hidden: hidden,
+                    onChange: { hub.publish($0) }, onProblem: { logger.warning("live reload: \($0)") }
+                )
+            } catch {
+                let line = "Error: --live-reload: \(error)\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+                throw ExitCode.failure
+            }
+            served = LiveReloadResponder(hub: hub, next: served)
+        }
+        defer { watcher?.stop() }
         if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
         if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
         // A file server offers reads only, and POST and PUT when it takes uploads.
@@ -342,6 +370,7 @@ struct HTTPServe: AsyncParsableCommand {
         configuration.maxConnections = maxConnections ?? Self.defaultMaxConnections(descriptors: descriptors)
 
         let quiet = self.quiet
+        let liveReload = self.liveReload
         let host = self.host
         let shownHost = host.contains(":") ? "[\(host)]" : host
         // The redirect port starts once the HTTPS port listens, so its port in the Location is the real one.
@@ -359,11 +388,12 @@ struct HTTPServe: AsyncParsableCommand {
             if !quiet {
                 let shown = activated ? server.localAddress.ipAddress ?? host : host
                 for line in Self.startLines(root: root, host: shown, scheme: server.scheme, port: server.port) { print(line) }
+                if liveReload { print("Live reload: pages reload when files in \(root) change") }
                 fflush(nil)
             }
             if server.isTLS { Self.reloadOnHangUp(server, quiet: quiet, logger: logger) }
         }
-        Self.reportShutdown(of: running, quiet: quiet)
+        Self.reportShutdown(of: running, quiet: quiet, liveReload: hub)
         var services: [any Service] = [service]
         if let redirectHttp {
             var plain = configuration
@@ -432,12 +462,14 @@ extension HTTPServe {
 
     /// On the first SIGINT or SIGTERM (which also start the graceful shutdown), says how many connections
     /// are still open and that a second one stops at once; the second one does (exit 130).
-    static func reportShutdown(of running: NIOLockedValueBox<HTTPServer?>, quiet: Bool) {
+    /// The live-reload event streams end then, so that they do not hold the graceful shutdown.
+    static func reportShutdown(of running: NIOLockedValueBox<HTTPServer?>, quiet: Bool, liveReload: LiveReloadHub) {
         Task {
             var signals = 0
             for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
                 signals += 1
                 if signals == 1 {
+                    liveReload.close()
                     let open = running.withLockedValue { $0?.connectionCount } ?? 0
                     if !quiet {
                         let what = open == 0 ? "no connection open" : open == 1 ? "1 connection still open" : "\(open) connections still open"

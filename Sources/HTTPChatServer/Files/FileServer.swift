@@ -80,6 +80,11 @@ public struct FileServerOptions: Sendable {
     /// Without it, two uploads racing to one new name cannot both win: the name is given by `link`, which
     /// fails when the name exists, and the later upload answers 409.
     public var overwrite = false
+    /// Text inserted into every HTML file served (`httpserve --live-reload`'s script): before the last
+    /// `</body>`, or at the end without one. See ``FileServer`` (`serveInjected`) for what changes with it:
+    /// such files are always sent identity-encoded (no gzip, no precompressed sibling), whole (no ranges),
+    /// under their own ETag. Not for folder listings, archives or anything that is not a file's bytes.
+    package var htmlSnippet: String?
 
     /// The defaults.
     public init() {}
@@ -275,6 +280,9 @@ public struct FileServer: ImmediateHTTPResponder {
 
     /// Answers with a file.
     private func serve(_ f: SharedFile, request: Request, lookup: Lookup) -> Step {
+        if let snippet = options.htmlSnippet, let injected = serveInjected(f, snippet: snippet, request: request) {
+            return .done(injected)
+        }
         let info = f.info
         let compressible = f.compressible
         let rangeRequested = request.method == .get && request.headerFields[.range] != nil
@@ -416,6 +424,10 @@ public struct FileServer: ImmediateHTTPResponder {
             let path = "404.html"
             guard let found = lookup(path) else { return .needs(path) }
             if case .file(let f) = found {
+                if let snippet = options.htmlSnippet, f.info.size <= Self.injectionLimit, let bytes = f.bytes {
+                    let page = Self.inject(snippet, into: bytes)
+                    return .done(Response(status: .notFound, headerFields: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(bytes: page)))
+                }
                 let body: ResponseBody
                 switch f.contents {
                 case .bytes(let bytes): body = ResponseBody(bytes: bytes)
