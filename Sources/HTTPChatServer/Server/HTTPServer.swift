@@ -207,7 +207,7 @@ public final class HTTPServer: Sendable {
     /// Graceful shutdown: tells ``ServerConfiguration/readiness`` (a ``HealthCheck`` answers 503 from then
     /// on) and keeps serving for ``ServerConfiguration/drainDelay``; then stops accepting, lets requests in
     /// flight finish (their responses say `Connection: close`), closes connections with no request in progress
-    /// once ``HTTPLimits/shutdownIdleGrace`` passes without one (a request already on its way is answered,
+    /// once ``/HTTPChatCore/HTTPLimits/shutdownIdleGrace`` passes without one (a request already on its way is answered,
     /// with `Connection: close`), and closes whatever remains when the grace period ends. Then stops the server's own event loops, if it made them.
     ///
     /// - Parameter gracePeriod: how long requests in flight may take.

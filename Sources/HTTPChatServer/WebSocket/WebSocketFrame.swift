@@ -149,7 +149,7 @@ public struct WebSocketProtocolError: Error, Hashable, Sendable, CustomStringCon
 /// Reads client frames on the chat layer with count terminators only, as RFC 6455 §5.2 lays a frame out: 2
 /// bytes of header; 0, 2 or 8 bytes of length; 4 bytes of mask; then the payload, a count known in advance.
 /// Pure: bytes in through ``collect(_:)``, a frame out of ``terminatorFound()`` when one is complete; the
-/// connection, the tests and the fuzz target drive it through a ``ChatFramer``.
+/// connection, the tests and the fuzz target drive it through a ``/HTTPChatCore/ChatFramer``.
 ///
 /// Everything RFC 6455 requires a server to refuse is refused as the frame's header arrives, before its
 /// payload is read: an unmasked frame, reserved bits without an extension that defines them, an unknown

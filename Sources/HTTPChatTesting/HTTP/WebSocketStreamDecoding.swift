@@ -25,7 +25,7 @@ public enum DecodedWebSocketEvent: Equatable, Sendable, CustomStringConvertible 
     }
 }
 
-/// Runs a ``ChatFramer``, a ``WebSocketFrameDecoder`` and the server's message assembly over `reads` of client
+/// Runs a ``/HTTPChatCore/ChatFramer``, a ``/HTTPChatServer/WebSocketFrameDecoder`` and the server's message assembly over `reads` of client
 /// bytes, as an upgraded connection does, and returns the events up to the first error, with that error. The
 /// shared driver of the WebSocket tests and the fuzz target.
 ///
