@@ -34,7 +34,8 @@ public struct WebSocketOptions: Sendable {
 
 /// The messages a client sends, in order: an `AsyncSequence` that ends when the connection closes (after a
 /// close frame, an error, or the client vanishing). Reading slowly makes the server stop reading the socket
-/// once ``WebSocketOptions/inboundBuffer`` messages wait.
+/// once ``WebSocketOptions/inboundBuffer`` messages wait. Iterate it once, from one task: like a request
+/// body, it is a single stream, and a second iterator is a programming error.
 public struct WebSocketInbound: AsyncSequence, Sendable {
     /// A message.
     public typealias Element = WebSocketMessage
