@@ -73,7 +73,9 @@ struct HardeningTests {
         let lines = out.split(separator: "\n").map(String.init)
         let other = lines.first { $0.hasPrefix("other ") }?.split(separator: " ") ?? []
         #expect(other.count == 3 && other[1] == "small", "\(out)")
-        #expect((Double(other.count == 3 ? other[2] : "9") ?? 9) < 0.5, "\(out)")
+        // Answered well before the 2 s header timeout the slow heads run into (curl's own start counts too,
+        // and CI shares two cores: 0.5 s was a speed check, which is the benchmarks' job, not a test's).
+        #expect((Double(other.count == 3 ? other[2] : "9") ?? 9) < 1.5, "\(out)")
         #expect(lines.contains("closed 300"), "\(out)")
         #expect(await serve.stop() == 0)
     }
