@@ -217,7 +217,11 @@ final class WebSocketConnection: ChatProtocol {
     private var backPressured = false
     private var idleTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
-    private var pinged = false
+    /// When the last frame arrived: the idle timer reads it when it fires, so a frame costs a store, not a
+    /// timer cancelled and scheduled again.
+    private var lastFrame = NIODeadline.uptimeNanoseconds(0)
+    /// When the unanswered ping went out, if one did.
+    private var pingSent: NIODeadline?
 
     init(request: Request, handshake: WebSocketHandshake, options: WebSocketOptions, handler: @escaping Handler) {
         self.options = options
@@ -273,7 +277,7 @@ final class WebSocketConnection: ChatProtocol {
             let frame = try decoder.terminatorFound()
             chat.terminator = decoder.terminator
             guard let frame else { return }
-            armIdleTimer()
+            lastFrame = chat.eventLoop.now
             guard let event = try assembler.take(frame) else { return }
             handle(event, chat: chat)
         } catch {
@@ -317,7 +321,7 @@ final class WebSocketConnection: ChatProtocol {
             guard !closeSent else { return }
             _ = bridge.enqueue(WebSocketFrame(opcode: .pong, payload: payload).serverBytes, first: true)
         case .pong:
-            break  // any frame counts as an answer to our ping (armIdleTimer ran)
+            break  // any frame counts as an answer to our ping (lastFrame moved past pingSent)
         case .close(let code, let reason):
             finishInbound(code: code, reason: reason)
             if !closeSent {
@@ -375,25 +379,39 @@ final class WebSocketConnection: ChatProtocol {
 
     // MARK: Timers
 
+    /// Starts the idle check: it runs when the connection may have been silent for a whole interval.
     private func armIdleTimer() {
-        pinged = false
-        idleTimer?.cancel()
-        guard let interval = options.pingInterval, let chat else { return }
+        guard let chat else { return }
+        lastFrame = chat.eventLoop.now
+        guard let interval = options.pingInterval else { return }
+        scheduleIdleCheck(at: lastFrame + TimeAmount(interval))
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        guard let chat else { return }
         let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
-        idleTimer = chat.eventLoop.scheduleTask(in: TimeAmount(interval)) { me.value.socket?.idle() }
+        idleTimer = chat.eventLoop.scheduleTask(deadline: deadline) { me.value.socket?.idle() }
     }
 
     private func idle() {
-        guard let chat, !closeSent else { return }
-        if pinged {
-            // No frame since the ping: the peer is gone or stuck.
-            fail(WebSocketProtocolError(.internalError, "no answer to a ping"), chat: chat)
+        guard let chat, !closeSent, let interval = options.pingInterval else { return }
+        let now = chat.eventLoop.now
+        if let sent = pingSent {
+            guard lastFrame >= sent else {
+                // No frame since the ping: the peer is gone or stuck.
+                fail(WebSocketProtocolError(.internalError, "no answer to a ping"), chat: chat)
+                return
+            }
+            pingSent = nil  // answered (any frame counts)
+        }
+        let quietUntil = lastFrame + TimeAmount(interval)
+        guard now >= quietUntil else {
+            scheduleIdleCheck(at: quietUntil)
             return
         }
-        pinged = true
+        pingSent = now
         _ = bridge.enqueue(WebSocketFrame(opcode: .ping, payload: ByteBuffer(string: "httpchat")).serverBytes, first: true)
-        let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
-        idleTimer = chat.eventLoop.scheduleTask(in: TimeAmount(options.pingTimeout)) { me.value.socket?.idle() }
+        scheduleIdleCheck(at: now + TimeAmount(options.pingTimeout))
     }
 
     private func timedOut() {
