@@ -51,6 +51,10 @@ struct WebSocketHandshake: Sendable, Equatable {
         guard connectionTokens.contains("upgrade") else {
             throw HTTPError(.badRequest, "Connection must carry the upgrade token")
         }
+        guard !connectionTokens.contains("close") else {
+            // A client that asks for the connection to end cannot also ask for it to become a WebSocket.
+            throw HTTPError(.badRequest, "Connection asks both to close and to upgrade")
+        }
         let versions = request.headerFields[values: version]
         guard versions.count == 1, versions[0].trimmingOWSString() == "13" else {
             var fields = HTTPFields()

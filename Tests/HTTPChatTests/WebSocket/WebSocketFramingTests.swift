@@ -244,6 +244,9 @@ struct WebSocketHandshakeTests {
         var noConnection = valid
         noConnection["Connection"] = "keep-alive"
         #expect(status(noConnection)?.0 == 400)
+        var closing = valid
+        closing["Connection"] = "close, Upgrade"
+        #expect(status(closing)?.0 == 400)  // not the connection's 500 for an upgrade it cannot make
         var version8 = valid
         version8["Sec-WebSocket-Version"] = "8"
         #expect(status(version8)?.0 == 426)
