@@ -3,7 +3,8 @@ import TestSupport
 import Testing
 
 private let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
-private let hasWebsockets = (try? runProcess("/usr/bin/env", ["python3", "-c", "import websockets"])) != nil
+private let hasWebsockets =
+    (try? runProcess("/usr/bin/env", ["python3", "-c", "import websockets; print('present')"])) == "present\n"
 
 /// Examples/ChatRoom with real clients: Python's `websockets` (PyPI) and headless Chromium.
 @Suite("chat-room (Examples/ChatRoom), live", .serialized,

@@ -68,9 +68,11 @@ struct HTTPServeDailyUseTests {
         try await Task.sleep(for: .milliseconds(200))
         #expect((try? String(contentsOfFile: log, encoding: .utf8))?.contains("\"GET /sub/a.txt HTTP/1.1\" 200 1 ") == true)
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        let rest = try await blocking { () -> String in
+            process.waitUntilExit()
+            return String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
         #expect(process.terminationStatus == 0)
-        let rest = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(rest.isEmpty, "\(rest)")
     }
 

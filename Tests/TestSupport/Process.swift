@@ -35,15 +35,18 @@ public func startUnblocked(_ process: Process) throws {
     try process.run()
 }
 
-/// Runs a blocking call (a socket read, say) on a Dispatch thread, so it never holds one of the few threads
+/// Runs a blocking call (a socket read, say) on a thread of its own, so it never holds one of the few threads
 /// of Swift's cooperative pool that the server under test needs too.
 ///
 /// - Parameter body: the blocking work.
 /// - Returns: what it returned.
 /// - Throws: what it threw.
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    // A thread of its own, not Dispatch's global queue: on Linux that queue is a pool sized to the cores, which
+    // grows only slowly past threads blocked in a read or a wait; with the suite's many live tests blocked at
+    // once, a short read queued behind them for over a minute (a keep-alive connection idled out meanwhile).
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 #endif

@@ -422,7 +422,6 @@ final class HTTPConnection: ChatProtocol {
                 let bridge = StreamBridge()
                 let producer = StreamBridgeProducer(bridge: bridge)
                 Self.push(producer, framing: plan.framing, to: chat)
-                let me = NIOLoopBound(WeakConnection(self), eventLoop: chat.eventLoop)
                 let logger = context.logger
                 Task(executorPreference: executor) {
                     do {
@@ -430,8 +429,7 @@ final class HTTPConnection: ChatProtocol {
                         bridge.finish()
                     } catch {
                         logger.debug("response body stream failed", metadata: ["error": "\(error)"])
-                        bridge.fail()
-                        me.eventLoop.execute { me.value.connection?.chat?.close() }
+                        bridge.abort()  // what it wrote goes out, then the connection closes, the body cut short
                     }
                 }
             }

@@ -55,6 +55,8 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     private var queuedBytes = 0
     private var finished = false
     private var failed = false
+    /// The writer failed: what it queued still goes out, then the pull answers ``ChatProducerOutput/abort``.
+    private var aborted = false
     private var writerWaiting: CheckedContinuation<Void, any Error>?
     private var producerWaiting: EventLoopPromise<Void>?
     private let highWaterMark: Int
@@ -67,20 +69,34 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         self.lowWaterMark = lowWaterMark
     }
 
-    /// Queues `bytes`, waiting while the queue is above the high-water mark.
+    /// Queues `bytes`, waiting while the queue is above the high-water mark. Below it the write returns without
+    /// suspending, so a handler on the event loop can queue several chunks (a burst of WebSocket echoes) before
+    /// the connection pulls them: they go out in one flush, not one write and flush each.
     package func write(_ bytes: ByteBuffer) async throws {
+        let (wake, outcome): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
+            if failed || finished || aborted { return (nil, false) }
+            queue.append(bytes)
+            queuedBytes += bytes.readableBytes
+            defer { producerWaiting = nil }
+            return (producerWaiting, queuedBytes <= highWaterMark ? true : nil)
+        }
+        Self.wakeLater(wake)
+        switch outcome {
+        case true?: return
+        case false?: throw BodyWriterError.connectionClosed
+        case nil: try await waitForRoom()
+        }
+    }
+
+    /// Waits until pulls bring the queue down to the low-water mark, or the bridge fails.
+    private func waitForRoom() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let (wake, resume): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
-                if failed || finished { return (nil, false) }
-                queue.append(bytes)
-                queuedBytes += bytes.readableBytes
-                let wake = producerWaiting
-                producerWaiting = nil
-                if queuedBytes <= highWaterMark { return (wake, true) }
+            let resume: Bool? = lock.withLock {
+                if failed { return false }
+                if queuedBytes <= lowWaterMark || finished || aborted { return true }  // pulled meanwhile
                 writerWaiting = continuation
-                return (wake, nil)
+                return nil
             }
-            wake?.succeed(())
             switch resume {
             case true?: continuation.resume()
             case false?: continuation.resume(throwing: BodyWriterError.connectionClosed)
@@ -89,18 +105,25 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         }
     }
 
+    /// Wakes the waiting producer with a task of its event loop rather than inside the caller: a writer on the
+    /// loop finishes its run of writes first, and the connection writes them all before it flushes once.
+    private static func wakeLater(_ promise: EventLoopPromise<Void>?) {
+        guard let promise else { return }
+        promise.futureResult.eventLoop.execute { promise.succeed(()) }
+    }
+
     /// Queues `bytes` without waiting (after everything queued, or before it with `first`); false once the
     /// bridge has finished or failed. For the event loop's own bytes, which cannot wait: a WebSocket's pongs
     /// and close frames.
     package func enqueue(_ bytes: ByteBuffer, first: Bool = false) -> Bool {
         let (wake, taken): (EventLoopPromise<Void>?, Bool) = lock.withLock {
-            if failed || finished { return (nil, false) }
+            if failed || finished || aborted { return (nil, false) }
             if first { queue.insert(bytes, at: 0) } else { queue.append(bytes) }
             queuedBytes += bytes.readableBytes
             defer { producerWaiting = nil }
             return (producerWaiting, true)
         }
-        wake?.succeed(())
+        Self.wakeLater(wake)
         return taken
     }
 
@@ -114,7 +137,19 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         wake?.succeed(())
     }
 
-    /// The connection went away, or the writer failed: writers fail from now on, and the connection, if it
+    /// The writer failed midway: the bytes it queued (its writes returned, so they were taken) still go out,
+    /// then the pull aborts instead of ending the body, and the connection closes (the body is cut short, not
+    /// ended). Later writes fail.
+    package func abort() {
+        let wake: EventLoopPromise<Void>? = lock.withLock {
+            aborted = true
+            defer { producerWaiting = nil }
+            return producerWaiting
+        }
+        Self.wakeLater(wake)
+    }
+
+    /// The connection went away: writers fail from now on, what is queued is dropped, and the connection, if it
     /// still pulls, aborts instead of ending the body.
     package func fail() {
         let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = lock.withLock {
@@ -143,7 +178,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
                 }
                 return (.bytes(chunk), writer)
             }
-            if failed { return (.abort, nil) }
+            if failed || aborted { return (.abort, nil) }
             if finished { return (.end, nil) }
             let promise = context.eventLoop.makePromise(of: Void.self)
             producerWaiting = promise

@@ -147,16 +147,24 @@ final class AsyncTurns: Sendable {
     private let state = NIOLockedValueBox<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
     func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLockedValue { state -> Bool in
-                if state.busy {
-                    state.waiting.append(continuation)
-                    return false
+        // A free turn is taken without suspending (the usual case: one task sending); else wait in line.
+        let free = state.withLockedValue { state -> Bool in
+            if state.busy { return false }
+            state.busy = true
+            return true
+        }
+        if !free {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLockedValue { state -> Bool in
+                    if state.busy {
+                        state.waiting.append(continuation)
+                        return false
+                    }
+                    state.busy = true
+                    return true
                 }
-                state.busy = true
-                return true
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
         }
         defer {
             let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -68,16 +69,19 @@ struct ChatListenerLiveTests {
             Firehose(total: total, produced: produced)
         }
         let client = try TestSocket(port: listener.port, receiveBuffer: 64 * 1024)
-        var received = 0
-        var maxAhead = 0
-        var reads = 0
-        while received < total {
-            let chunk = try client.readSome(max: 256 * 1024)
-            if chunk.isEmpty { break }
-            received += chunk.count
-            reads += 1
-            maxAhead = max(maxAhead, produced.value - received)
-            if reads % 64 == 0 { try await Task.sleep(for: .milliseconds(1)) }  // a slow reader
+        let (received, maxAhead) = try await blocking { () -> (Int, Int) in
+            var received = 0
+            var maxAhead = 0
+            var reads = 0
+            while received < total {
+                let chunk = try client.readSome(max: 256 * 1024)
+                if chunk.isEmpty { break }
+                received += chunk.count
+                reads += 1
+                maxAhead = max(maxAhead, produced.value - received)
+                if reads % 64 == 0 { usleep(1_000) }  // a slow reader
+            }
+            return (received, maxAhead)
         }
         #expect(received == total)
         // Kernel socket buffers (both ends) plus the high-water mark: megabytes, not the 100 MiB total.

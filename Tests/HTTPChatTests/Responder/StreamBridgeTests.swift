@@ -62,6 +62,16 @@ struct StreamBridgeTests {
         await #expect(throws: BodyWriterError.connectionClosed) { try await bridge.write(ByteBuffer(string: "late")) }
     }
 
+    @Test("a writer's abort sends what it queued, then aborts the body; later writes fail")
+    func abortAfterQueued() async throws {
+        let bridge = StreamBridge()
+        try await bridge.write(ByteBuffer(string: "taken"))
+        bridge.abort()
+        await #expect(throws: BodyWriterError.connectionClosed) { try await bridge.write(ByteBuffer(string: "late")) }
+        var producer = StreamBridgeProducer(bridge: bridge)
+        #expect(try await pullAll(&producer) == [.bytes(Array("taken")), .abort])
+    }
+
     @Test("a write after the finish fails; what was queued still goes out")
     func writeAfterFinish() async throws {
         let bridge = StreamBridge()

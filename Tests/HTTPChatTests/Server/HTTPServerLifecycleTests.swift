@@ -22,7 +22,7 @@ struct HTTPServerLifecycleTests {
         )
         let socket = try TestSocket(port: server.port)
         try socket.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(String(decoding: try socket.readToEnd(), as: UTF8.self).hasSuffix("on your loops"))
+        #expect(String(decoding: try await blocking { try socket.readToEnd() }, as: UTF8.self).hasSuffix("on your loops"))
         await server.shutdown(gracePeriod: .seconds(1))
         // The group is the application's: still usable after the server is gone.
         #expect(try await group.next().submit { 42 }.get() == 42)
@@ -48,7 +48,7 @@ struct HTTPServerLifecycleTests {
             let bound = try #require(port)
             let socket = try TestSocket(port: bound)
             try socket.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            #expect(String(decoding: try socket.readToEnd(), as: UTF8.self).hasSuffix("service"))
+            #expect(String(decoding: try await blocking { try socket.readToEnd() }, as: UTF8.self).hasSuffix("service"))
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             #expect(try await noLongerListening(port: bound) { late in

@@ -104,7 +104,7 @@ struct HTTPServerLiveTests {
         let server = try await startLive()
         let socket = try TestSocket(port: server.port)
         try socket.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nokGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        let all = String(decoding: try socket.readToEnd(), as: UTF8.self)
+        let all = String(decoding: try await blocking { try socket.readToEnd() }, as: UTF8.self)
         let slow = all.range(of: "slow done")
         let ok = all.range(of: "\r\n\r\nok")
         let hello = all.range(of: "\r\n\r\nhello")
@@ -161,11 +161,13 @@ struct HTTPServerLiveTests {
         let server = try await startLive()
         let socket = try TestSocket(port: server.port)
         try socket.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-        var date = ""
-        while true {
-            let line = try socket.readLine()
-            if line.isEmpty { break }
-            if line.hasPrefix("Date: ") { date = String(line.dropFirst(6)) }
+        let date = try await blocking { () -> String in
+            var date = ""
+            while true {
+                let line = try socket.readLine()
+                if line.isEmpty { return date }
+                if line.hasPrefix("Date: ") { date = String(line.dropFirst(6)) }
+            }
         }
         let pattern = #/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/#
         #expect(date.wholeMatch(of: pattern) != nil, "got \(date)")

@@ -230,6 +230,32 @@ struct WebSocketConnectionTests {
         #expect(frame?.opcode == .text)
         #expect(frame.map { String(buffer: $0.payload) } == "early")
     }
+
+    @Test("messages that arrive in one read are echoed in one flush, not one write and flush each")
+    func burstEchoesShareAFlush() async throws {
+        let socket = try await InProcessWebSocket.connect(to: try site(), path: "/echo")
+        try await socket.send(text: "warm-up")
+        #expect(try await socket.receiveMessage() == .text("warm-up"))
+        let flushes = FlushCounter()
+        try await socket.connection.channel.pipeline.addHandler(flushes, position: .first)
+        var burst = ByteBuffer()
+        for n in 0..<16 {
+            WebSocketFrame(opcode: .text, payload: ByteBuffer(string: "m\(n)")).write(into: &burst, mask: (1, 2, 3, 4))
+        }
+        try await socket.connection.send(burst)
+        for n in 0..<16 { #expect(try await socket.receiveMessage() == .text("m\(n)")) }
+        #expect(flushes.count.withLockedValue { $0 } == 1)
+    }
+}
+
+/// Counts the flushes that reach the socket.
+final class FlushCounter: ChannelOutboundHandler, Sendable {
+    typealias OutboundIn = IOData
+    let count = NIOLockedValueBox(0)
+    func flush(context: ChannelHandlerContext) {
+        count.withLockedValue { $0 += 1 }
+        context.flush()
+    }
 }
 
 /// A protocol that is never started (a 101 for a request that did not ask is refused first).
