@@ -93,7 +93,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let resume: Bool? = lock.withLock {
                 if failed { return false }
-                if queuedBytes <= lowWaterMark || finished || aborted { return true }  // pulled meanwhile
+                if queuedBytes <= lowWaterMark { return true }  // pulled down meanwhile
                 writerWaiting = continuation
                 return nil
             }

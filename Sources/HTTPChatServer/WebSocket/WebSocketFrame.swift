@@ -160,7 +160,7 @@ public struct WebSocketFrameDecoder: Sendable {
         case header
         case extendedLength(first: UInt8, bytes: Int)
         case mask(first: UInt8, length: Int)
-        case payload(first: UInt8, mask: [UInt8], length: Int)
+        case payload(first: UInt8, mask: UInt32, length: Int)
     }
 
     private var state = State.header
@@ -194,6 +194,10 @@ public struct WebSocketFrameDecoder: Sendable {
     ///
     /// - Parameter bytes: the bytes.
     public mutating func collect(_ bytes: ByteBuffer) {
+        guard collected.readableBytes > 0 else {
+            collected = bytes  // the usual case, a piece in one read: taken as it is, not copied
+            return
+        }
         var bytes = bytes
         collected.writeBuffer(&bytes)
     }
@@ -203,7 +207,7 @@ public struct WebSocketFrameDecoder: Sendable {
     /// - Returns: a frame when this piece completed one.
     /// - Throws: ``WebSocketProtocolError`` with the close code the frame deserves.
     public mutating func terminatorFound() throws(WebSocketProtocolError) -> WebSocketFrame? {
-        defer { collected.clear() }
+        defer { collected = ByteBuffer() }  // the shared empty buffer: no allocation per piece
         switch state {
         case .header:
             guard let first = collected.readInteger(as: UInt8.self), let second = collected.readInteger(as: UInt8.self) else {
@@ -240,7 +244,7 @@ public struct WebSocketFrameDecoder: Sendable {
             state = .mask(first: first, length: Int(length))
             return nil
         case .mask(let first, let length):
-            let mask = Array(collected.readableBytesView)
+            let mask = collected.readInteger(as: UInt32.self) ?? 0
             guard length > 0 else {
                 state = .header
                 return Self.frame(first: first, payload: ByteBuffer())
@@ -249,12 +253,38 @@ public struct WebSocketFrameDecoder: Sendable {
             return nil
         case .payload(let first, let mask, _):
             var payload = ByteBuffer()
-            swap(&payload, &collected)  // the payload leaves with the frame, uncopied
-            payload.withUnsafeMutableReadableBytes { bytes in
-                for index in bytes.indices { bytes[index] ^= mask[index & 3] }
+            swap(&payload, &collected)
+            // A payload taken from a read as it was shares the read buffer's storage: a small message a handler
+            // keeps must not keep a large read buffer alive, so it moves to storage of its own size. (Unmasking
+            // writes the bytes, so a shared payload would be copied anyway.)
+            if payload.storageCapacity - payload.readableBytes > max(1024, payload.readableBytes) {
+                var own = ByteBufferAllocator().buffer(capacity: payload.readableBytes)
+                own.writeImmutableBuffer(payload)
+                payload = own
             }
+            payload.withUnsafeMutableReadableBytes { Self.unmask($0, mask: mask) }
             state = .header
             return Self.frame(first: first, payload: payload)
+        }
+    }
+
+    /// XORs `bytes` with the 4-byte `mask` (its first byte the high one, as it came on the wire), eight bytes at
+    /// a time, then the tail.
+    static func unmask(_ bytes: UnsafeMutableRawBufferPointer, mask: UInt32) {
+        guard let base = bytes.baseAddress else { return }
+        let inMemoryOrder = mask.bigEndian
+        let wide = UInt64(inMemoryOrder) | UInt64(inMemoryOrder) << 32  // the mask twice, in memory order
+        var index = 0
+        while index + 8 <= bytes.count {
+            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            base.storeBytes(of: word ^ wide, toByteOffset: index, as: UInt64.self)
+            index += 8
+        }
+        withUnsafeBytes(of: inMemoryOrder) { key in
+            while index < bytes.count {
+                bytes[index] ^= key[index & 3]
+                index += 1
+            }
         }
     }
 

@@ -109,8 +109,11 @@ public final class InProcessConnection: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
-            try await drain()
+            // Whether it closed is read before the output is drained: work finishing on another thread (a
+            // file written on the thread pool, say) can write the answer and close in between, and a close seen
+            // after the drain would lose that answer.
             let closed = !channel.isActive
+            try await drain()
             if let response = try reader.withLock({ try $0.next(head: head, closed: closed) }) { return response }
             if closed || clock.now >= deadline { return nil }
             try await Task.sleep(for: .milliseconds(1))

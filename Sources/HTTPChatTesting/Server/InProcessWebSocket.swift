@@ -81,13 +81,14 @@ public final class InProcessWebSocket: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
+            let closed = !connection.isOpen  // before the drain, or a frame written just before a close is lost
             var more = try await connection.takeOutput()
             let frame = try pending.withLockedValue { buffer -> WebSocketFrame? in
                 buffer.writeBuffer(&more)
                 return try Self.parse(&buffer)
             }
             if let frame { return frame }
-            if !connection.isOpen || clock.now >= deadline { return nil }
+            if closed || clock.now >= deadline { return nil }
             try await Task.sleep(for: .milliseconds(1))
         }
     }

@@ -190,6 +190,43 @@ struct WebSocketFramingTests {
         }
     }
 
+    @Test("unmasking eight bytes at a time agrees with the byte-by-byte XOR of RFC 6455 §5.3 for every length and offset")
+    func unmaskAgrees() {
+        let mask: [UInt8] = [0x9C, 0x01, 0x7F, 0xE3]
+        let key = UInt32(mask[0]) << 24 | UInt32(mask[1]) << 16 | UInt32(mask[2]) << 8 | UInt32(mask[3])
+        for length in 0...40 {
+            for offset in 0..<3 {  // unaligned starts too
+                let plain = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ offset) }
+                var storage = [UInt8](repeating: 0xEE, count: offset) + plain.enumerated().map { $1 ^ mask[$0 & 3] } + [0xEE]
+                storage.withUnsafeMutableBytes { all in
+                    WebSocketFrameDecoder.unmask(UnsafeMutableRawBufferPointer(rebasing: all[offset..<(offset + length)]), mask: key)
+                }
+                #expect(Array(storage[offset..<(offset + length)]) == plain, "length \(length) offset \(offset)")
+                #expect(storage.last == 0xEE && storage.prefix(offset).allSatisfy { $0 == 0xEE }, "wrote outside the payload")
+            }
+        }
+    }
+
+    @Test("a small message taken from a large read buffer gets storage of its own size: it does not keep the read buffer alive")
+    func smallPayloadDoesNotPinTheReadBuffer() throws {
+        var read = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+        read.writeBytes(clientFrame(fin(0x2), [1, 2, 3, 4, 5]))
+        var decoder = WebSocketFrameDecoder(maxFrameBytes: 1 << 20)
+        var frame: WebSocketFrame?
+        while frame == nil {
+            guard case .count(let n) = decoder.terminator, var piece = read.readSlice(length: n) else {
+                Issue.record("the frame did not decode")
+                return
+            }
+            if read.readableBytes == 0 { read = ByteBuffer() }  // as the framer lets go of a drained read buffer
+            decoder.collect(piece)
+            piece = ByteBuffer()
+            frame = try decoder.terminatorFound()
+        }
+        #expect(frame.map { Array($0.payload.readableBytesView) } == [1, 2, 3, 4, 5])
+        #expect((frame?.payload.storageCapacity ?? .max) < 1024, "\(frame?.payload.storageCapacity ?? 0) bytes held")
+    }
+
     @Test("a decompression bomb stops at the message limit: 64 KiB of zeros in, 1009 out, memory bounded by the limit")
     func deflateBomb() {
         let deflater = MessageDeflater(windowBits: 15, contextTakeover: false)
