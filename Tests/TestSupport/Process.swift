@@ -35,6 +35,9 @@ public func startUnblocked(_ process: Process) throws {
     try process.run()
 }
 
+/// How many ``blocking(_:)`` calls run at once.
+private let blockingSlots = DispatchSemaphore(value: 12)
+
 /// Runs a blocking call (a socket read, say) on a thread of its own, so it never holds one of the few threads
 /// of Swift's cooperative pool that the server under test needs too.
 ///
@@ -45,8 +48,14 @@ public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) as
     // A thread of its own, not Dispatch's global queue: on Linux that queue is a pool sized to the cores, which
     // grows only slowly past threads blocked in a read or a wait; with the suite's many live tests blocked at
     // once, a short read queued behind them for over a minute (a keep-alive connection idled out meanwhile).
+    // At most `blockingSlots` run at once: unbounded, every live test's clients ran together on the two cores
+    // and starved the in-process tests' wall-clock waits instead.
     try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
+        Thread {
+            blockingSlots.wait()
+            defer { blockingSlots.signal() }
+            continuation.resume(with: Result { try body() })
+        }.start()
     }
 }
 #endif

@@ -33,77 +33,41 @@ public struct ServerSentEventWriter: Sendable {
 /// The writer's side of one event stream: writes taken one at a time (a ``BodyWriter`` has one writer at a
 /// time), and the time of the last one, for the heartbeat.
 final class EventStreamLine: Sendable {
-    private struct State {
-        var busy = false
-        var waiting: [CheckedContinuation<Void, Never>] = []
-        var lastWrite: ContinuousClock.Instant
-        /// The handler returned: no heartbeat after its last event.
-        var ended = false
-    }
-
     private let writer: BodyWriter
-    private let state: NIOLockedValueBox<State>
+    private let turns = AsyncTurns()
+    /// When the last write ended (or the stream began), and whether the handler returned (no heartbeat after
+    /// its last event).
+    private let times: NIOLockedValueBox<(lastWrite: ContinuousClock.Instant, ended: Bool)>
 
     init(_ writer: BodyWriter, now: ContinuousClock.Instant) {
         self.writer = writer
-        self.state = NIOLockedValueBox(State(lastWrite: now))
+        self.times = NIOLockedValueBox((now, false))
     }
 
     /// When the last write ended (or the stream began).
-    var lastWrite: ContinuousClock.Instant { state.withLockedValue { $0.lastWrite } }
+    var lastWrite: ContinuousClock.Instant { times.withLockedValue { $0.lastWrite } }
 
     /// Writes `text` whole, after the writes before it.
     func write(_ text: String) async throws {
-        await acquire()
-        defer { release() }
-        try await writer.write(text)
+        try await turns.run { try await self.stampedWrite(text) }
     }
 
     /// Writes `text` only when nothing was written since `since`, no write is under way and the handler has
     /// not ended (a heartbeat is due only on an idle stream).
     /// - Returns: whether it wrote.
     func writeIfIdle(_ text: String, since: ContinuousClock.Instant) async throws -> Bool {
-        let take = state.withLockedValue { s -> Bool in
-            guard !s.busy, !s.ended, s.lastWrite <= since else { return false }
-            s.busy = true
-            return true
-        }
-        guard take else { return false }
-        defer { release() }
-        try await writer.write(text)
-        return true
+        let idle = { self.times.withLockedValue { !$0.ended && $0.lastWrite <= since } }
+        return try await turns.runIfFree(when: idle) { try await self.stampedWrite(text) } != nil
     }
 
     /// The handler is done: heartbeats stop at once (the task sending them may be cancelled only later).
     func end() {
-        state.withLockedValue { $0.ended = true }
+        times.withLockedValue { $0.ended = true }
     }
 
-    private func acquire() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLockedValue { s -> Bool in
-                if s.busy {
-                    s.waiting.append(continuation)
-                    return false
-                }
-                s.busy = true
-                return true
-            }
-            if now { continuation.resume() }
-        }
-    }
-
-    /// Ends a write: the next waiting one goes (still holding the line), or the line is free.
-    private func release() {
-        let next = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
-            s.lastWrite = .now
-            if s.waiting.isEmpty {
-                s.busy = false
-                return nil
-            }
-            return s.waiting.removeFirst()
-        }
-        next?.resume()
+    private func stampedWrite(_ text: String) async throws {
+        defer { times.withLockedValue { $0.lastWrite = .now } }
+        try await writer.write(text)
     }
 }
 

@@ -141,45 +141,6 @@ public final class WebSocketOutbound: Sendable {
     }
 }
 
-/// One at a time, in arrival order, for async work (a send waiting for the client must not let a later send
-/// overtake it: with permessage-deflate the frames must reach the wire in the order they were compressed).
-final class AsyncTurns: Sendable {
-    private let state = NIOLockedValueBox<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
-        // A free turn is taken without suspending (the usual case: one task sending); else wait in line.
-        let free = state.withLockedValue { state -> Bool in
-            if state.busy { return false }
-            state.busy = true
-            return true
-        }
-        if !free {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLockedValue { state -> Bool in
-                    if state.busy {
-                        state.waiting.append(continuation)
-                        return false
-                    }
-                    state.busy = true
-                    return true
-                }
-                if now { continuation.resume() }
-            }
-        }
-        defer {
-            let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-                if state.waiting.isEmpty {
-                    state.busy = false
-                    return nil
-                }
-                return state.waiting.removeFirst()
-            }
-            next?.resume()
-        }
-        return try await body()
-    }
-}
-
 /// The delegate of the inbound sequence: demand resumes reading the socket.
 struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
     let connection: NIOLoopBound<WeakWebSocket>

@@ -102,10 +102,11 @@ public final class InProcessConnection: Sendable {
     ///
     /// - Parameters:
     ///   - head: whether it answers a HEAD request (no body follows).
-    ///   - timeout: how long to wait.
+    ///   - timeout: how long to wait, in real time (a safety net: a test machine loaded by other tests can take
+    ///     seconds to run a task; default 30 s).
     /// - Returns: the response, or nil when none arrived in time or the connection closed without one.
     /// - Throws: when the bytes are not a well-formed response.
-    public func readResponse(head: Bool = false, timeout: Duration = .seconds(5)) async throws -> TestResponse? {
+    public func readResponse(head: Bool = false, timeout: Duration = .seconds(30)) async throws -> TestResponse? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {

@@ -76,8 +76,8 @@ public final class InProcessWebSocket: Sendable {
         try await connection.send(ByteBuffer(bytes: bytes))
     }
 
-    /// The next frame from the server, or nil when none came in `timeout` (real time) or the connection closed.
-    public func receive(timeout: Duration = .seconds(5)) async throws -> WebSocketFrame? {
+    /// The next frame from the server, or nil when none came in `timeout` (real time, default 30 s) or the connection closed.
+    public func receive(timeout: Duration = .seconds(30)) async throws -> WebSocketFrame? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
@@ -94,7 +94,7 @@ public final class InProcessWebSocket: Sendable {
     }
 
     /// The next message from the server, its fragments joined; control frames before it are skipped.
-    public func receiveMessage(timeout: Duration = .seconds(5)) async throws -> WebSocketMessage? {
+    public func receiveMessage(timeout: Duration = .seconds(30)) async throws -> WebSocketMessage? {
         var bytes = ByteBuffer()
         var opcode: WebSocketOpcode?
         while let frame = try await receive(timeout: timeout) {
