@@ -419,7 +419,7 @@ final class HTTPConnection: ChatProtocol {
                 if corked { chat.uncork() }
             case .stream(_, let writeBody):
                 chat.push(out)
-                let bridge = StreamBridge()
+                let bridge = StreamBridge(highWaterMark: 64 * 1024, lowWaterMark: 16 * 1024, executor: executor)
                 let producer = StreamBridgeProducer(bridge: bridge)
                 Self.push(producer, framing: plan.framing, to: chat)
                 let logger = context.logger

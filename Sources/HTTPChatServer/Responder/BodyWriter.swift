@@ -49,7 +49,7 @@ package protocol BodySink: Sendable {
 /// The bridge between a handler writing a body and the connection pulling it: a ``ChatProducer`` on one side,
 /// a ``BodySink`` on the other, with a bounded queue between them.
 package final class StreamBridge: BodySink, @unchecked Sendable {
-    // @unchecked: every field is guarded by `lock`.
+    // @unchecked: every mutable field is guarded by `lock`.
     private let lock = NIOLock()
     private var queue: [ByteBuffer] = []
     private var queuedBytes = 0
@@ -61,12 +61,21 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     private var producerWaiting: EventLoopPromise<Void>?
     private let highWaterMark: Int
     private let lowWaterMark: Int
+    /// The executor the writer's task runs on, when known: a write from one of its jobs wakes the producer
+    /// when the batch is over (no loop task of its own).
+    private let executor: EventLoopTaskExecutor?
 
     /// A bridge that holds writers back above `highWaterMark` queued bytes until the queue is down to
     /// `lowWaterMark`.
-    package init(highWaterMark: Int = 64 * 1024, lowWaterMark: Int = 16 * 1024) {
+    package convenience init(highWaterMark: Int = 64 * 1024, lowWaterMark: Int = 16 * 1024) {
+        self.init(highWaterMark: highWaterMark, lowWaterMark: lowWaterMark, executor: nil)
+    }
+
+    /// A bridge as above whose writer runs on `executor` (of the connection's loop).
+    init(highWaterMark: Int, lowWaterMark: Int, executor: EventLoopTaskExecutor?) {
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
+        self.executor = executor
     }
 
     /// Queues `bytes`, waiting while the queue is above the high-water mark. Below it the write returns without
@@ -80,7 +89,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
             defer { producerWaiting = nil }
             return (producerWaiting, queuedBytes <= highWaterMark ? true : nil)
         }
-        Self.wakeLater(wake)
+        wakeLater(wake)
         switch outcome {
         case true?: return
         case false?: throw BodyWriterError.connectionClosed
@@ -105,10 +114,12 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         }
     }
 
-    /// Wakes the waiting producer with a task of its event loop rather than inside the caller: a writer on the
-    /// loop finishes its run of writes first, and the connection writes them all before it flushes once.
-    private static func wakeLater(_ promise: EventLoopPromise<Void>?) {
+    /// Wakes the waiting producer later rather than inside the caller: a writer on the loop finishes its run
+    /// of writes first, and the connection writes them all before it flushes once. A writer in a job of
+    /// ``executor`` wakes it when the executor's batch is over; any other with a task of the loop.
+    private func wakeLater(_ promise: EventLoopPromise<Void>?) {
         guard let promise else { return }
+        if let executor, executor.afterBatch(promise) { return }
         promise.futureResult.eventLoop.execute { promise.succeed(()) }
     }
 
@@ -123,7 +134,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
             defer { producerWaiting = nil }
             return (producerWaiting, true)
         }
-        Self.wakeLater(wake)
+        wakeLater(wake)
         return taken
     }
 
@@ -146,7 +157,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
             defer { producerWaiting = nil }
             return producerWaiting
         }
-        Self.wakeLater(wake)
+        wakeLater(wake)
     }
 
     /// The connection went away: writers fail from now on, what is queued is dropped, and the connection, if it

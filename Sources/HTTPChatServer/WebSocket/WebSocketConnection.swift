@@ -39,22 +39,19 @@ public struct WebSocketOptions: Sendable {
 public struct WebSocketInbound: AsyncSequence, Sendable {
     /// A message.
     public typealias Element = WebSocketMessage
-    typealias Source = NIOAsyncSequenceProducer<
-        WebSocketMessage, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
-    >
 
-    let sequence: Source
+    let reader: WebSocketInboundReader
     /// The request that opened the WebSocket (its path parameters, cookies, fields).
     public let request: Request
 
     /// An iterator.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: sequence.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader) }
 
     /// An iterator over the messages.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var inner: Source.AsyncIterator
-        /// The next message, or nil once the connection closed.
-        public mutating func next() async -> WebSocketMessage? { await inner.next() }
+        let reader: WebSocketInboundReader
+        /// The next message, or nil once the connection closed (or the reading task was cancelled).
+        public mutating func next() async -> WebSocketMessage? { await reader.queue.next() }
     }
 }
 
@@ -141,21 +138,6 @@ public final class WebSocketOutbound: Sendable {
     }
 }
 
-/// The delegate of the inbound sequence: demand resumes reading the socket.
-struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
-    let connection: NIOLoopBound<WeakWebSocket>
-
-    func produceMore() {
-        let connection = connection
-        connection.eventLoop.execute { connection.value.socket?.inboundWanted() }
-    }
-
-    func didTerminate() {
-        let connection = connection
-        connection.eventLoop.execute { connection.value.socket?.inboundWanted() }
-    }
-}
-
 /// A weak reference to the connection, for closures that outlive it.
 final class WeakWebSocket {
     weak var socket: WebSocketConnection?
@@ -176,8 +158,16 @@ final class WebSocketConnection: ChatProtocol {
     private let handler: Handler
     private var decoder: WebSocketFrameDecoder
     private var assembler: WebSocketMessageAssembler
-    private let bridge: StreamBridge
-    private var source: WebSocketInbound.Source.Source?
+    /// The outgoing frames, first touched when the connection opens: its writer, the handler, runs on the
+    /// executor of the connection's loop.
+    private lazy var bridge = StreamBridge(
+        highWaterMark: highWaterMark, lowWaterMark: highWaterMark / 4, executor: executor
+    )
+    /// Where the handler runs: the connection's loop, made when it opens.
+    private var executor: EventLoopTaskExecutor?
+    private let highWaterMark: Int
+    /// The messages for the handler, until the input ends.
+    private var inbound: WebSocketInboundQueue?
     private var outbound: WebSocketOutbound?
     private weak var chat: ChatChannel?
     /// The server sent its close frame (nothing more may follow it).
@@ -202,30 +192,29 @@ final class WebSocketConnection: ChatProtocol {
             MessageInflater(windowBits: $0.clientMaxWindowBits, contextTakeover: !$0.clientNoContextTakeover)
         }
         self.assembler = WebSocketMessageAssembler(maxMessageBytes: options.maxMessageBytes, inflater: inflater)
-        self.bridge = StreamBridge(highWaterMark: options.outboundHighWaterMark, lowWaterMark: options.outboundHighWaterMark / 4)
+        self.highWaterMark = options.outboundHighWaterMark
     }
 
     // MARK: ChatProtocol
 
     func channelOpened(_ chat: ChatChannel) {
         self.chat = chat
+        let executor = EventLoopTaskExecutor(chat.eventLoop)
+        self.executor = executor
         chat.terminator = decoder.terminator
         chat.push(producer: StreamBridgeProducer(bridge: bridge))
         let me = NIOLoopBound(WeakWebSocket(self), eventLoop: chat.eventLoop)
-        let made = WebSocketInbound.Source.makeSequence(
-            backPressureStrategy: .init(lowWatermark: max(1, options.inboundBuffer / 2), highWatermark: max(1, options.inboundBuffer)),
-            finishOnDeinit: false,
-            delegate: InboundDelegate(connection: me)
-        )
-        source = made.source
+        let queue = WebSocketInboundQueue(lowWatermark: options.inboundBuffer / 2, highWatermark: options.inboundBuffer) {
+            me.eventLoop.execute { me.value.socket?.inboundWanted() }
+        }
+        self.inbound = queue
         let deflater = handshake.deflate.map {
             MessageDeflater(windowBits: $0.serverMaxWindowBits, contextTakeover: !$0.serverNoContextTakeover)
         }
         let outbound = WebSocketOutbound(bridge: bridge, deflater: deflater, connection: me)
         self.outbound = outbound
-        let inbound = WebSocketInbound(sequence: made.sequence, request: request)
+        let inbound = WebSocketInbound(reader: WebSocketInboundReader(queue), request: request)
         let handler = handler
-        let executor = EventLoopTaskExecutor(chat.eventLoop)
         Task(executorPreference: executor) {
             do {
                 try await handler(inbound, outbound)
@@ -281,8 +270,8 @@ final class WebSocketConnection: ChatProtocol {
     private func handle(_ event: WebSocketMessageAssembler.Event, chat: ChatChannel) {
         switch event {
         case .message(let message):
-            guard !closeSent, let source else { return }  // after our close, data is read and dropped
-            if source.yield(message) == .stopProducing, !backPressured {
+            guard !closeSent, let inbound else { return }  // after our close, data is read and dropped
+            if !inbound.yield(message), !backPressured {
                 backPressured = true
                 chat.suspendInput()
             }
@@ -338,8 +327,8 @@ final class WebSocketConnection: ChatProtocol {
 
     private func finishInbound(code: WebSocketCloseCode?, reason: String) {
         outbound?.closed(code: code, reason: reason)
-        source?.finish()
-        source = nil
+        inbound?.finish()
+        inbound = nil
         if backPressured, let chat {
             backPressured = false
             chat.resumeInput()  // read on, to see the close frame or the end
