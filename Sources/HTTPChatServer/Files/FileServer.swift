@@ -401,7 +401,8 @@ public struct FileServer: ImmediateHTTPResponder {
                 case .bytes(let bytes):  // not reached: bytes in memory are compressed once (`gzipped`)
                     return ResponseBody(producer: GzipProducer(BufferProducer(bytes), level: options.gzipLevel), length: nil)
                 case .descriptor(let file):
-                    let producer = GzipProducer(FileReadProducer(file: file, range: 0..<f.info.size), level: options.gzipLevel)
+                    // Compressed off the loop, a slice per pool job (FileGzipProducer says why).
+                    let producer = FileGzipProducer(file: file, range: 0..<f.info.size, level: options.gzipLevel)
                     return ResponseBody(producer: producer, length: nil)
                 }
             }

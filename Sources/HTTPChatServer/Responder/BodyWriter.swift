@@ -81,7 +81,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     /// Queues `bytes`, waiting while the queue is above the high-water mark. Below it the write returns without
     /// suspending, so a handler on the event loop can queue several chunks (a burst of WebSocket echoes) before
     /// the connection pulls them: they go out in one flush, not one write and flush each.
-    package func write(_ bytes: ByteBuffer) async throws {
+    package nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
         let (wake, outcome): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
             if failed || finished || aborted { return (nil, false) }
             queue.append(bytes)
@@ -212,15 +212,24 @@ package struct StreamBridgeProducer: ChatProducer {
 }
 
 extension ByteBuffer {
-    /// Appends `count` bytes read with `pread` from `fd` at `offset` (blocking: not for event loops).
-    package mutating func writePositionalRead(fd: CInt, offset: Int, count: Int) throws {
+    /// Appends `count` bytes read with `pread` from `fd` at `offset` (blocking: not for event loops). With
+    /// `allowShort`, the end of the file before `count` bytes ends the read instead of failing it.
+    package mutating func writePositionalRead(fd: CInt, offset: Int, count: Int, allowShort: Bool = false) throws {
         var remaining = count
         var at = offset
         while remaining > 0 {
+            var failure: CInt = 0
             let n = writeWithUnsafeMutableBytes(minimumWritableBytes: Swift.min(remaining, 1 << 20)) { buffer in
-                pread(fd, buffer.baseAddress, Swift.min(buffer.count, remaining), off_t(at))
+                let got = pread(fd, buffer.baseAddress, Swift.min(buffer.count, remaining), off_t(at))
+                if got < 0 { failure = errno }
+                return Swift.max(got, 0)  // the buffer takes no bytes from a failed read
             }
-            guard n > 0 else { throw IOError(errnoCode: errno, reason: "pread") }
+            if failure == EINTR { continue }
+            if failure != 0 { throw IOError(errnoCode: failure, reason: "pread") }
+            if n == 0 {
+                if allowShort { return }
+                throw IOError(errnoCode: EIO, reason: "pread: the file ended \(remaining) bytes early")
+            }
             remaining -= n
             at += n
         }
