@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "HTTPChatCore",
                 "CZlib",
+                "CSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <sched.h>
 
 int httpchat_spawn(const char *path, char *const argv[], char *const envp[], const char *directory,
                    int stdinFD, int stdoutFD, int stderrFD, pid_t *pid) {
@@ -43,4 +44,13 @@ int httpchat_spawn(const char *path, char *const argv[], char *const envp[], con
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     return error;
+}
+
+int httpchat_usable_cpus(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+#endif
+    return 0;
 }

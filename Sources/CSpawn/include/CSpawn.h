@@ -11,4 +11,8 @@
 int httpchat_spawn(const char *path, char *const argv[], char *const envp[], const char *directory,
                    int stdinFD, int stdoutFD, int stderrFD, pid_t *pid);
 
+/// The number of CPUs this process may run on (its affinity mask, which taskset and container limits narrow),
+/// or 0 when it cannot be read.
+int httpchat_usable_cpus(void);
+
 #endif

@@ -13,12 +13,17 @@ public import NIOCore
 public final class OpenFile: Sendable {
     /// The handle, for `FileRegion` and `NonBlockingFileIO`. Valid while this object lives; never close it.
     public let handle: NIOFileHandle
+    /// The descriptor, for positional reads from several threads at once: `NIOFileHandle` lends its
+    /// descriptor to one user at a time (`withUnsafeFileDescriptor` fails with EBUSY while another thread
+    /// holds it), and a file the cache shares is read by many connections. Valid while this object lives.
+    package let descriptor: CInt
 
     /// Takes ownership of an open descriptor.
     ///
     /// - Parameter descriptor: an open descriptor nobody else closes.
     public init(takingOwnershipOf descriptor: CInt) {
         handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        self.descriptor = descriptor
     }
 
     /// Takes ownership of an open handle.
@@ -26,6 +31,7 @@ public final class OpenFile: Sendable {
     /// - Parameter handle: an open handle nobody else closes.
     public init(handle: NIOFileHandle) {
         self.handle = handle
+        self.descriptor = (try? handle.withUnsafeFileDescriptor { $0 }) ?? -1
     }
 
     deinit {

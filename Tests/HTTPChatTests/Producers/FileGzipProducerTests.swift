@@ -101,3 +101,26 @@ struct FileGzipProducerTests {
         #expect(weakFile == nil, "the file closed")
     }
 }
+
+@Suite("File gzip producer, shared file")
+struct FileGzipProducerSharedFileTests {
+    @Test("many downloads of one cached file compress at once, each whole (the handle lends its descriptor to one thread at a time; the reads use the raw one)")
+    func concurrentReaders() async throws {
+        let bytes = text(FileGzipProducer.sliceBytes * 4 + 123)
+        let tmp = try TemporaryFile(bytes: bytes)
+        let file = tmp.file
+        let results = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    let body = ResponseBody(producer: FileGzipProducer(file: file, range: 0..<bytes.count, level: 1), length: nil)
+                    return gunzip(try await body.collect())
+                }
+            }
+            var all: [[UInt8]?] = []
+            for try await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.count == 16)
+        #expect(results.allSatisfy { $0 == bytes })
+    }
+}
