@@ -1,6 +1,5 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 
 /// Runs Swift tasks on a NIO event loop, so a handler started for a connection runs on that connection's loop:
 /// no thread hop to start it, none to come back with its response.
@@ -8,9 +7,9 @@ import NIOPosix
 /// Jobs run in batches: the first job enqueued schedules one task of the loop, and that task runs every job
 /// queued when it starts (jobs enqueued meanwhile wait for the next batch, so input and timers are not
 /// starved). Work the jobs leave for afterwards (``afterBatch(_:)``: a stream bridge waking its connection)
-/// runs once the batch is over, so a batch's writes leave together, without a loop task of their own.
-/// Connections of one of NIO's own loops share the loop's executor (``forLoop(_:)``), so the handlers a loop
-/// turn's reads resumed run in one loop task, not one each.
+/// runs once the batch is over, so a batch's writes leave together, without a loop task of their own. One per
+/// connection: sharing one per loop (batching the handlers of a loop turn's reads together) made the test suite
+/// fail now and then (a double free with testing loops, a response that never came with NIO's own).
 final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     // @unchecked: `queue` and `scheduled` are guarded by `lock` (jobs are enqueued from any thread); `running`,
     // `spare` and `wakes` are touched only on the event loop.
@@ -25,22 +24,6 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     init(_ eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
     }
-
-    /// The executor for a connection of `eventLoop`, called on it: the one its thread keeps when the loop is one
-    /// of NIO's own (a `MultiThreadedEventLoopGroup`'s, one thread for its life), else a new one. A testing loop
-    /// runs on whichever Dispatch thread is free, so a thread's executor would not be its loop's: each of its
-    /// connections gets one of its own.
-    static func forLoop(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
-        guard let current = MultiThreadedEventLoopGroup.currentEventLoop, current === eventLoop else {
-            return EventLoopTaskExecutor(eventLoop)
-        }
-        if let executor = threadExecutor.currentValue, executor.eventLoop === eventLoop { return executor }
-        let executor = EventLoopTaskExecutor(eventLoop)
-        threadExecutor.currentValue = executor
-        return executor
-    }
-
-    private static let threadExecutor = ThreadSpecificVariable<EventLoopTaskExecutor>()
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)

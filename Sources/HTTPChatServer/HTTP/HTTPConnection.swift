@@ -55,10 +55,10 @@ final class HTTPConnection: ChatProtocol {
     private var limits: HTTPLimits { context.limits }
     private var decoder: HTTPRequestDecoder
     private var chat: ChatChannel?
-    /// Taken when the first handler task starts (the loop's, shared; see ``EventLoopTaskExecutor/forLoop(_:)``).
+    /// Made when the first handler task starts: a connection answered by an immediate responder never needs it.
     private var executorStorage: EventLoopTaskExecutor?
     private var executor: EventLoopTaskExecutor? {
-        if executorStorage == nil, let chat { executorStorage = EventLoopTaskExecutor.forLoop(chat.eventLoop) }
+        if executorStorage == nil, let chat { executorStorage = EventLoopTaskExecutor(chat.eventLoop) }
         return executorStorage
     }
     /// Every decision: which request, how far its body, keep-alive, which timeout (see ``HTTPConnectionState``).

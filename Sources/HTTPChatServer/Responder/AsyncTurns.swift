@@ -8,7 +8,7 @@ final class AsyncTurns: Sendable {
 
     /// Runs `body` in its turn: at once (without suspending) when no turn is under way, else after the turns
     /// before it.
-    nonisolated(nonsending) func run<T: Sendable>(_ body: nonisolated(nonsending) @Sendable () async throws -> T) async rethrows -> T {
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
         if !take(when: { true }) { await waitInLine() }
         defer { pass() }
         return try await body()

@@ -81,7 +81,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     /// Queues `bytes`, waiting while the queue is above the high-water mark. Below it the write returns without
     /// suspending, so a handler on the event loop can queue several chunks (a burst of WebSocket echoes) before
     /// the connection pulls them: they go out in one flush, not one write and flush each.
-    package nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
+    package func write(_ bytes: ByteBuffer) async throws {
         let (wake, outcome): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
             if failed || finished || aborted { return (nil, false) }
             queue.append(bytes)

@@ -122,7 +122,7 @@ public final class WebSocketOutbound: Sendable {
         }
     }
 
-    private nonisolated(nonsending) func send(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) async throws {
+    private func send(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) async throws {
         try await turns.run {
             guard !self.state.withLockedValue({ $0.closing }) else { throw WebSocketSendError.closed }
             let frame: WebSocketFrame = self.deflater.withLockedValue { deflater in
@@ -199,7 +199,7 @@ final class WebSocketConnection: ChatProtocol {
 
     func channelOpened(_ chat: ChatChannel) {
         self.chat = chat
-        let executor = EventLoopTaskExecutor.forLoop(chat.eventLoop)
+        let executor = EventLoopTaskExecutor(chat.eventLoop)
         self.executor = executor
         chat.terminator = decoder.terminator
         chat.push(producer: StreamBridgeProducer(bridge: bridge))

@@ -172,23 +172,3 @@ struct EventLoopTaskExecutorTests {
         #expect(!onLoop)
     }
 }
-
-@Suite("Event loop task executor, shared")
-struct SharedEventLoopTaskExecutorTests {
-    @Test("connections of one of NIO's loops share its executor; other loops and other threads get their own")
-    func sharing() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { group.shutdownGracefully { _ in } }
-        let first = group.next()
-        let second = group.next()
-        let onFirst = try await first.submit { EventLoopTaskExecutor.forLoop(first) }.get()
-        #expect(try await first.submit { EventLoopTaskExecutor.forLoop(first) }.get() === onFirst)
-        let onSecond = try await second.submit { EventLoopTaskExecutor.forLoop(second) }.get()
-        #expect(onFirst !== onSecond)
-        #expect(onFirst.eventLoop === first && onSecond.eventLoop === second)
-        // Asked off the loop (or on another loop's thread): a fresh one, and the loop's stays the same.
-        #expect(EventLoopTaskExecutor.forLoop(first) !== onFirst)
-        #expect(try await second.submit { EventLoopTaskExecutor.forLoop(first) }.get() !== onFirst)
-        #expect(try await first.submit { EventLoopTaskExecutor.forLoop(first) }.get() === onFirst)
-    }
-}
