@@ -40,9 +40,9 @@ extension FileServer {
                 return .stream(length: total) { writer in
                     let bytes = try await NIOThreadPool.singleton.runIfActive { () -> ByteBuffer in
                         var bytes = ByteBuffer()
-                        try file.handle.withUnsafeFileDescriptor { fd in
-                            try bytes.writePositionalRead(fd: fd, offset: 0, count: size)
-                        }
+                        // The raw descriptor: the cache shares the file, and its handle lends itself to one
+                        // thread at a time (EBUSY while the loop or another read holds it).
+                        try bytes.writePositionalRead(fd: file.descriptor, offset: 0, count: size)
                         return bytes
                     }
                     try await writer.write(Self.inject(snippet, into: bytes))

@@ -208,7 +208,7 @@ struct ZipArchiveProducer: ChatProducer {
                 // The CRC steps read from a second descriptor (F_DUPFD_CLOEXEC, off the loop): NIO's file handle
                 // refuses to be used from two threads at once, and the event loop sends from the first one
                 // while the pool reads.
-                let copy = try open.handle.withUnsafeFileDescriptor { fcntl($0, F_DUPFD_CLOEXEC, 0) }
+                let copy = fcntl(open.descriptor, F_DUPFD_CLOEXEC, 0)  // the raw one: the handle may be lent out
                 guard copy >= 0 else { throw ZipCRC.Changed() }
                 return Opened(lookup: lookup, reader: OpenFile(takingOwnershipOf: copy))
             }
