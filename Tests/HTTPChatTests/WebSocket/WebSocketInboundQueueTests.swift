@@ -12,15 +12,6 @@ private final class WantedCount: Sendable {
     var value: Int { count.withLockedValue { $0 } }
 }
 
-/// Polls until `condition` holds, up to 5 s.
-private func eventually(_ condition: () -> Bool) async throws -> Bool {
-    for _ in 0..<500 {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}
-
 private func text(_ s: String) -> WebSocketMessage { .text(s) }
 
 @Suite("WebSocket inbound queue")
