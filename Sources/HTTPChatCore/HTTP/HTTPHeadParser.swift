@@ -68,11 +68,18 @@ public enum HTTPHeadParser {
         q += 1
         let version = try parseVersion(b, q..<lineEnd)
 
-        let methodName = String(decoding: UnsafeRawBufferPointer(rebasing: b[methodRange]), as: UTF8.self)
-        if let accepted = limits.acceptedMethods, !accepted.contains(methodName) {
-            throw HTTPParseError(.notImplemented, "method \(methodName)")
+        let methodName: String
+        let method: HTTPRequest.Method
+        if let common = commonMethod(b, methodRange), limits.acceptsGetAndHead {
+            (methodName, method) = common  // no String to make, no set to hash
+        } else {
+            methodName = String(decoding: UnsafeRawBufferPointer(rebasing: b[methodRange]), as: UTF8.self)
+            if let accepted = limits.acceptedMethods, !accepted.contains(methodName) {
+                throw HTTPParseError(.notImplemented, "method \(methodName)")
+            }
+            guard let parsed = HTTPRequest.Method(methodName) else { throw .bad("invalid method") }
+            method = parsed
         }
-        guard let method = HTTPRequest.Method(methodName) else { throw .bad("invalid method") }
         try checkTargetForm(b, targetRange, method: methodName)
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: b[targetRange]), as: UTF8.self)
 
@@ -102,7 +109,12 @@ public enum HTTPHeadParser {
             var ve = end
             while vs < ve && (b[vs] == HTTPGrammar.sp || b[vs] == HTTPGrammar.htab) { vs += 1 }
             while ve > vs && (b[ve - 1] == HTTPGrammar.sp || b[ve - 1] == HTTPGrammar.htab) { ve -= 1 }
-            for i in vs..<ve where !HTTPGrammar.isValueByte(b[i]) { throw .bad("control character in a field value") }
+            var ascii = true
+            for i in vs..<ve {
+                let c = b[i]
+                guard HTTPGrammar.isValueByte(c) else { throw .bad("control character in a field value") }
+                if c >= 0x80 { ascii = false }
+            }
             count += 1
             if count > limits.maxHeaderCount {
                 throw HTTPParseError(.headersTooLarge, "more than \(limits.maxHeaderCount) fields")
@@ -110,7 +122,12 @@ public enum HTTPHeadParser {
             let value = UnsafeRawBufferPointer(rebasing: b[vs..<ve])
             let nameString = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameRange]), as: UTF8.self)
             guard let name = HTTPField.Name(nameString) else { throw .bad("invalid field name") }
-            fields.append(HTTPField(name: name, value: value))
+            if ascii {
+                // ASCII decodes to the same bytes; HTTPTypes keeps a String value without a byte-by-byte copy.
+                fields.append(HTTPField(name: name, value: String(decoding: value, as: UTF8.self)))
+            } else {
+                fields.append(HTTPField(name: name, value: value))  // obs-text: kept as bytes, not repaired
+            }
 
             switch nameRange.count {
             case 4 where equalsLowercased(b, nameRange, "host"):
@@ -191,6 +208,21 @@ public enum HTTPHeadParser {
             keepAlive: keepAlive,
             expectsContinue: expectsContinue
         )
+    }
+
+    /// GET or HEAD, by their bytes (methods are case-sensitive, RFC 9110 §9.1).
+    @inline(__always)
+    static func commonMethod(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> (String, HTTPRequest.Method)? {
+        let at = r.lowerBound
+        if r.count == 3, b[at] == UInt8(ascii: "G"), b[at + 1] == UInt8(ascii: "E"), b[at + 2] == UInt8(ascii: "T") {
+            return ("GET", .get)
+        }
+        if r.count == 4, b[at] == UInt8(ascii: "H"), b[at + 1] == UInt8(ascii: "E"), b[at + 2] == UInt8(ascii: "A"),
+            b[at + 3] == UInt8(ascii: "D")
+        {
+            return ("HEAD", .head)
+        }
+        return nil
     }
 
     /// The error for a request line longer than ``HTTPLimits/maxRequestLineLength``, from its first bytes (it

@@ -38,7 +38,18 @@ public struct HTTPLimits: Sendable, Hashable {
     public var shutdownIdleGrace: Duration? = .seconds(1)
     /// The methods accepted (RFC 9110 §9.1: an unrecognized method is answered 501). `nil` accepts any valid
     /// token. Default: ``HTTPLimits/registeredMethods``.
-    public var acceptedMethods: Set<String>? = HTTPLimits.registeredMethods
+    public var acceptedMethods: Set<String>? = HTTPLimits.registeredMethods {
+        didSet { acceptsGetAndHead = Self.acceptsGetAndHead(acceptedMethods) }
+    }
+
+    /// Whether ``acceptedMethods`` takes both GET and HEAD, kept with it: the parser's fast path for the two
+    /// commonest methods, instead of hashing the method name per request.
+    private(set) var acceptsGetAndHead = true  // the default set has both
+
+    private static func acceptsGetAndHead(_ methods: Set<String>?) -> Bool {
+        guard let methods else { return true }
+        return methods.contains("GET") && methods.contains("HEAD")
+    }
 
     /// The methods of the IANA HTTP Method Registry, plus the common extensions (`PURGE`, `M-SEARCH`,
     /// `NOTIFY`, `SUBSCRIBE`, `UNSUBSCRIBE`, `SOURCE`).

@@ -157,6 +157,49 @@ struct HTTPRequestDecoderTests {
         }
     }
 
+    @Test("GET and HEAD take the parser's fast path only while the accepted methods hold both; lower case is another method")
+    func commonMethodsFollowAcceptedMethods() throws {
+        let get = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x")
+        let head = ByteBuffer(string: "HEAD / HTTP/1.1\r\nHost: x")
+        #expect(try HTTPHeadParser.parse(get, limits: HTTPLimits()).method == .get)
+        #expect(try HTTPHeadParser.parse(head, limits: HTTPLimits()).method == .head)
+        var noGet = HTTPLimits()
+        noGet.acceptedMethods = ["HEAD", "POST"]
+        #expect(throws: HTTPParseError.self) { try HTTPHeadParser.parse(get, limits: noGet) }
+        do {
+            _ = try HTTPHeadParser.parse(get, limits: noGet)
+        } catch {
+            #expect(error.status.code == 501)
+        }
+        #expect(try HTTPHeadParser.parse(head, limits: noGet).method == .head)  // the slow path still takes it
+        noGet.acceptedMethods = nil  // any token again
+        #expect(try HTTPHeadParser.parse(get, limits: noGet).method == .get)
+        let lower = ByteBuffer(string: "get / HTTP/1.1\r\nHost: x")
+        var any = HTTPLimits()
+        any.acceptedMethods = nil
+        #expect(try HTTPHeadParser.parse(lower, limits: any).method.rawValue == "get")
+        do {
+            _ = try HTTPHeadParser.parse(lower, limits: HTTPLimits())
+            Issue.record("lower-case get is not a registered method")
+        } catch {
+            #expect(error.status.code == 501)
+        }
+    }
+
+    @Test("field values keep their bytes: ASCII as text, obs-text bytes as they came (never repaired to U+FFFD)")
+    func fieldValueBytesKept() throws {
+        var raw = Array("GET / HTTP/1.1\r\nHost: x\r\nA: plain text, 1\r\nB: D".utf8)
+        raw += [0xFC] + Array("sseldorf\r\nC: ".utf8) + [0xC3, 0xBC, 0xFF, 0x80] + Array("\r\nD: ".utf8)
+        let parsed = try HTTPHeadParser.parse(ByteBuffer(bytes: raw), limits: HTTPLimits())
+        func bytes(_ name: String) -> [UInt8]? {
+            parsed.headerFields.first { $0.name.rawName == name }.map { field in field.withUnsafeBytesOfValue { Array($0) } }
+        }
+        #expect(bytes("A") == Array("plain text, 1".utf8))
+        #expect(bytes("B") == [0x44, 0xFC] + Array("sseldorf".utf8))
+        #expect(bytes("C") == [0xC3, 0xBC, 0xFF, 0x80])
+        #expect(bytes("D") == [])
+    }
+
     @Test("a header section over the byte limit is 431; a request line over it is 414")
     func headerSectionTooLarge() {
         var limits = HTTPLimits()

@@ -194,5 +194,77 @@ struct ResponseFramingTests {
             #expect(ResponseHeadWriter.statusLines[status.code] == "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
         }
     }
+
+    /// The head the writer must produce, built the plain way, one string piece at a time.
+    private static func expectedHead(
+        _ status: HTTPResponse.Status, _ fields: HTTPFields, _ framing: ResponseHeadWriter.Framing,
+        _ connection: ResponseHeadWriter.ConnectionField, date: String
+    ) -> [UInt8] {
+        let phrase = status.reasonPhrase.isEmpty ? (ResponseHeadWriter.reasonPhrases[status.code] ?? "") : status.reasonPhrase
+        var out = Array("HTTP/1.1 \(status.code) \(phrase)\r\n".utf8)
+        var hasDate = false
+        for field in fields where ![.contentLength, .transferEncoding, .connection].contains(field.name) {
+            if field.name == .date { hasDate = true }
+            out += Array(field.name.rawName.utf8) + Array(": ".utf8)
+            field.withUnsafeBytesOfValue { out += Array($0) }
+            out += Array("\r\n".utf8)
+        }
+        if !hasDate { out += Array("Date: \(date)\r\n".utf8) }
+        switch framing {
+        case .length(let n): out += Array("Content-Length: \(n)\r\n".utf8)
+        case .chunked: out += Array("Transfer-Encoding: chunked\r\n".utf8)
+        case .none, .untilClose: break
+        }
+        switch connection {
+        case .close: out += Array("Connection: close\r\n".utf8)
+        case .keepAlive: out += Array("Connection: keep-alive\r\n".utf8)
+        case .upgrade: out += Array("Connection: Upgrade\r\n".utf8)
+        case .none: break
+        }
+        return out + Array("\r\n".utf8)
+    }
+
+    @Test(
+        "the head writer writes status line, fields and the server's fields byte for byte, whatever the buffer's room",
+        arguments: [0, 1, 64, 4096]
+    )
+    func headWriterBytes(capacity: Int) throws {
+        var many = HTTPFields()
+        for i in 0..<40 { many.append(HTTPField(name: HTTPField.Name("X-Field-\(i)")!, value: String(repeating: "v", count: i * 7))) }
+        var mixed = HTTPFields()
+        mixed[.contentType] = "text/plain; charset=utf-8"
+        mixed[.contentLength] = "999"  // replaced by the framing
+        mixed[.connection] = "upgrade"  // replaced by the exchange's decision
+        mixed.append(HTTPField(name: HTTPField.Name("X-Obs-Text")!, value: [0x61, 0xE9, 0xFF, 0x62]))
+        mixed.append(HTTPField(name: HTTPField.Name("X-Empty")!, value: ""))
+        var dated = HTTPFields()
+        dated[.date] = "Sun, 06 Nov 1994 08:49:37 GMT"
+        let cases: [(HTTPResponse.Status, HTTPFields, ResponseHeadWriter.Framing, ResponseHeadWriter.ConnectionField)] = [
+            (.ok, HTTPFields(), .length(13), .none),
+            (.ok, mixed, .length(Int.max), .keepAlive),
+            (.notFound, many, .chunked, .close),
+            (HTTPResponse.Status(code: 404), HTTPFields(), .length(0), .close),  // bare code: the standard phrase
+            (HTTPResponse.Status(code: 200, reasonPhrase: "Fine Thanks"), dated, .untilClose, .none),  // own phrase
+            (HTTPResponse.Status(code: 599, reasonPhrase: "Odd"), HTTPFields(), .none, .keepAlive),  // not cached
+            (HTTPResponse.Status(code: 999, reasonPhrase: String(repeating: "p", count: 300)), many, .length(1), .close),
+            (.switchingProtocols, mixed, .none, .upgrade),
+        ]
+        for (status, fields, framing, connection) in cases {
+            var buffer = ByteBufferAllocator().buffer(capacity: capacity)
+            buffer.writeStaticString("prefix")
+            ResponseHeadWriter.write(status: status, fields: fields, framing: framing, connection: connection, into: &buffer)
+            let written = Array(buffer.readableBytesView)
+            #expect(written.starts(with: Array("prefix".utf8)))
+            let head = Array(written.dropFirst(6))
+            // The Date the writer chose: the only piece not known in advance (29 bytes, IMF-fixdate).
+            var date = "Sun, 06 Nov 1994 08:49:37 GMT"
+            if fields[.date] == nil, let at = String(decoding: head, as: UTF8.self).range(of: "Date: ") {
+                let text = String(decoding: head, as: UTF8.self)
+                date = String(text[at.upperBound...].prefix(29))
+                #expect(HTTPDate.parse(date) != nil, "\(date)")
+            }
+            #expect(head == Self.expectedHead(status, fields, framing, connection, date: date), "\(status)")
+        }
+    }
 }
 
