@@ -32,16 +32,29 @@ struct Hello: AsyncParsableCommand {
     @Option(help: "Also serve the files of this folder under /files/ (for the soak test and benchmarks).")
     var files: String?
 
+    @Option(help: "Serve HTTPS with this PEM certificate chain (with --tls-key; for the HTTPS benchmarks).")
+    var tlsCert: String?
+
+    @Option(help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
+
     mutating func run() async throws {
         var configuration = ServerConfiguration(host: host, port: port)
         if let threads { configuration.threads = threads }
+        if let tlsCert, let tlsKey {
+            configuration.tls = TLSSettings(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
+        }
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(configuration: configuration, responder: try Self.responder(files: files))
         } catch {
             throw HTTPServer.explained(error, host: host, port: port)  // "port 8080 ... is in use; try ...", no NIO text
         }
-        print("hello listening on http://\(host):\(server.port)/")
+        print("hello listening on \(tlsCert == nil ? "http" : "https")://\(host):\(server.port)/")
         fflush(nil)  // flush stdout: scripts read the port from this line
         try await server.waitUntilClosed()
     }

@@ -54,7 +54,7 @@ public final class ChatChannel {
 
     /// The NIO channel under the connection, while it is open (for a protocol built into this package that
     /// needs a transport's handler: TLS facts).
-    package var channel: (any Channel)? { context?.channel }
+    package var channel: (any Channel)? { nioChannel }
 
     /// Bytes received but not yet framed.
     public var bufferedInputBytes: Int { framer.bufferedByteCount }
@@ -82,7 +82,14 @@ public final class ChatChannel {
     /// The protocol framing this connection now (``handOff(to:)`` replaces it).
     private var chatProtocol: any ChatProtocol
     private var framer: ChatFramer
-    var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext? {
+        didSet { nioChannel = context?.channel }
+    }
+    /// `context.channel`, kept: the context's getter walks to the pipeline for it, and writability is asked
+    /// several times per request.
+    private var nioChannel: (any Channel)?
+    /// Whether the socket takes more output now (false once the handler is gone).
+    private var isWritable: Bool { nioChannel?.isWritable ?? false }
     /// Life, input gate, end of input, held reads and the loops' re-entrancy: the decisions, as values.
     private var state = ChatChannelState()
 
@@ -132,7 +139,7 @@ public final class ChatChannel {
     /// - Parameter bytes: the bytes to send; empty buffers are ignored.
     public func push(_ bytes: ByteBuffer) {
         guard state.acceptsOutput, bytes.readableBytes > 0 else { return }
-        if queue.isEmpty, case .none = current, let context, context.channel.isWritable {
+        if queue.isEmpty, case .none = current, isWritable, let context {
             context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
             unflushed = true
             if !state.isDispatching && !state.isDraining { flushIfNeeded() }
@@ -287,7 +294,7 @@ public final class ChatChannel {
     }
 
     func writabilityChanged() {
-        if let context, !context.channel.isWritable { watchOutput() }
+        if context != nil, !isWritable { watchOutput() }
         drain()
         updateReadInterest()
     }
@@ -305,8 +312,8 @@ public final class ChatChannel {
 
     /// The NIO adapter asks whether to pass a `read` on to the socket.
     func shouldRead() -> Bool {
-        guard let context else { return false }
-        return state.readRequested(writable: context.channel.isWritable, queuedBytes: queuedBytes, marks: marks)
+        guard context != nil else { return false }
+        return state.readRequested(writable: isWritable, queuedBytes: queuedBytes, marks: marks)
     }
 
     // MARK: - Input loop (asynchat's handle_read, with the socket taken out)
@@ -342,7 +349,7 @@ public final class ChatChannel {
 
     private func updateReadInterest() {
         guard let context,
-            state.heldReadToIssue(writable: context.channel.isWritable, queuedBytes: queuedBytes, marks: marks)
+            state.heldReadToIssue(writable: isWritable, queuedBytes: queuedBytes, marks: marks)
         else { return }
         context.read()
     }
@@ -364,7 +371,7 @@ public final class ChatChannel {
         guard let context else { return }
         pump: while state.isActive {
             if case .ready(var producer) = current {
-                guard context.channel.isWritable else { break pump }
+                guard isWritable else { break pump }
                 let producerContext = ChatProducerContext(
                     allocator: allocator,
                     eventLoop: eventLoop,
@@ -416,7 +423,7 @@ public final class ChatChannel {
             guard let item = queue.first else { break pump }
             switch item {
             case .bytes(let bytes):
-                guard context.channel.isWritable else { break pump }
+                guard isWritable else { break pump }
                 queue.removeFirst()
                 queuedBytes -= bytes.readableBytes
                 handedBytes += bytes.readableBytes

@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 
 /// Hands out another producer's output with every file region read into bytes, in chunks of the preferred
-/// size, on NIO's blocking-I/O thread pool (never on the event loop).
+/// size, with `pread` on NIO's blocking-I/O thread pool (never on the event loop).
 ///
 /// For output that must pass through code that only takes bytes: a transport that encrypts in user space
 /// (TLS: `sendfile` cannot reach the socket through it), or a producer that transforms bytes (compression).
@@ -19,7 +19,10 @@ public struct FileRegionReader<Inner: ChatProducer>: ChatProducer {
     private var pending: ResultBox?
 
     private struct Region {
-        let handle: NIOFileHandle
+        /// The region's descriptor, taken from its handle on the event loop: the pool reads it with `pread`,
+        /// never through the handle, which lends its descriptor to one user at a time (other connections read
+        /// the same cached file at once).
+        let descriptor: CInt
         var offset: Int
         let end: Int
         var promise: EventLoopPromise<Void>?
@@ -74,18 +77,28 @@ public struct FileRegionReader<Inner: ChatProducer>: ChatProducer {
         guard fileRegion.readableBytes > 0 else {
             return promise.map { .notifying(.byteBuffer(ByteBuffer()), $0) }
         }
+        let descriptor: CInt
+        do {
+            descriptor = try fileRegion.fileHandle.withUnsafeFileDescriptor { $0 }
+        } catch {
+            promise?.fail(error)
+            inner.cancel()
+            return .abort
+        }
         region = Region(
-            handle: fileRegion.fileHandle, offset: fileRegion.readerIndex, end: fileRegion.endIndex, promise: promise
+            descriptor: descriptor, offset: fileRegion.readerIndex, end: fileRegion.endIndex, promise: promise
         )
         return nil
     }
 
     private mutating func read(_ current: Region, _ context: ChatProducerContext) -> ChatProducerOutput {
         let count = min(max(context.preferredChunkSize, 4096), current.end - current.offset)
-        let read = NonBlockingFileIO(threadPool: .singleton).read(
-            fileHandle: current.handle, fromOffset: Int64(current.offset), byteCount: count,
-            allocator: context.allocator, eventLoop: context.eventLoop
-        )
+        let (fd, at, allocator) = (current.descriptor, current.offset, context.allocator)
+        let read = NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+            var bytes = allocator.buffer(capacity: count)
+            try bytes.writePositionalRead(fd: fd, offset: at, count: count, allowShort: true)
+            return bytes
+        }
         // The inner producer owns the descriptor; a copy of it rides with the read, so a cancel meanwhile
         // cannot close the file under the read.
         let holder = inner

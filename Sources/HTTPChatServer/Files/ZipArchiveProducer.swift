@@ -247,7 +247,7 @@ struct ZipArchiveProducer: ChatProducer {
         case .bytes(let bytes):
             return .bytes(bytes.getSlice(at: bytes.readerIndex + from, length: to - from)!)
         case .descriptor(let file):
-            let region = FileRegion(fileHandle: file.handle, readerIndex: from, endIndex: to)
+            let region = FileRegion(fileHandle: file.handle(on: context.eventLoop), readerIndex: from, endIndex: to)
             let written = context.eventLoop.makePromise(of: Void.self)
             // The region holds the descriptor until it is written (or the write fails): the session may let
             // go of the file before that.

@@ -58,7 +58,9 @@ public struct FilePartsProducer: ChatProducer {
             let data: IOData
             switch part {
             case .bytes(let b): data = .byteBuffer(b)
-            case .file(let r): data = .fileRegion(FileRegion(fileHandle: file.handle, readerIndex: r.lowerBound, endIndex: r.upperBound))
+            case .file(let r):
+                let handle = file.handle(on: context.eventLoop)
+                data = .fileRegion(FileRegion(fileHandle: handle, readerIndex: r.lowerBound, endIndex: r.upperBound))
             }
             guard next == parts.count else {
                 if case .fileRegion(let region) = data { return .fileRegion(region) }
@@ -132,10 +134,13 @@ public struct FileReadProducer: ChatProducer {
             return .end
         }
         let count = min(max(context.preferredChunkSize, 256 * 1024), end - offset)  // fewer pool round trips
-        let read = NonBlockingFileIO(threadPool: .singleton).read(
-            fileHandle: file.handle, fromOffset: Int64(offset), byteCount: count,
-            allocator: context.allocator, eventLoop: context.eventLoop
-        )
+        // On the raw descriptor, not the handle: other connections read and send the same cached file at once.
+        let (fd, at, allocator) = (file.descriptor, offset, context.allocator)
+        let read = NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+            var bytes = allocator.buffer(capacity: count)
+            try bytes.writePositionalRead(fd: fd, offset: at, count: count, allowShort: true)
+            return bytes
+        }
         // The read holds the file until it completes: a cancel meanwhile must not close it under the read.
         read.whenComplete { _ in withExtendedLifetime(file) {} }
         let (box, output) = ResultBox.awaiting(read)

@@ -101,7 +101,10 @@ struct OpenFileDescriptorTests {
                 #expect(try await get(server, path, [.range: "bytes=0-1,50000-50001"]).0.status == .partialContent)
                 #expect(try await get(server, path, method: .head).0.status == .ok)
                 let open = openDescriptors(under: site.dir)
-                #expect(open <= options.cacheEntries, "round \(round), \(path): \(open) open, the cache holds at most \(options.cacheEntries)")
+                // Each cached file holds one descriptor per event loop that sent it (a loop's own handle:
+                // NIOFileHandle lends its descriptor to one sender at a time), as nginx holds one per worker.
+                let bound = options.cacheEntries * System.coreCount
+                #expect(open <= bound, "round \(round), \(path): \(open) open, the cache holds at most \(bound)")
             }
             let server = try #require(files)
             let (gz, zipped) = try await get(server, "/big.txt", [.acceptEncoding: "gzip"])

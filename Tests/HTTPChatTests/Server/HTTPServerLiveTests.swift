@@ -197,6 +197,27 @@ struct HTTPServerLiveTests {
         try? FileManager.default.removeItem(atPath: path + ".p")
         await server.shutdown(gracePeriod: .seconds(1))
     }
+
+    @Test("two event loops send one cached large file to 24 curl clients at once, 4 times each: every body whole")
+    func sharedFileOnTwoLoops() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("httpchat-shared-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let bytes = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
+        #expect(FileManager.default.createFile(atPath: folder + "/big.bin", contents: Data(bytes)))
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.threads = 2
+        let server = try await HTTPServer.start(configuration: configuration, responder: try FileServer(root: folder))
+        let url = "http://127.0.0.1:\(server.port)/big.bin"
+        // 24 clients, each fetching the file 4 times on one connection; each prints the sizes it got.
+        let script = (0..<24).map { _ in "curl -s -w '%{size_download}\\n' \(Array(repeating: "-o /dev/null \(url)", count: 4).joined(separator: " ")) &" }
+            .joined(separator: "\n") + "\nwait"
+        let out = try await blocking { try runProcess("/bin/sh", ["-c", script + " 2>&1"]) }
+        let sizes = out.split(separator: "\n").map(String.init)
+        #expect(sizes.count == 96, "\(out.prefix(300))")
+        #expect(sizes.allSatisfy { $0 == "2000000" }, "\(sizes.filter { $0 != "2000000" })")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
 }
 
 @Suite("Closing in stages, live")

@@ -141,6 +141,18 @@ struct HTTPSLiveTests {
         await server.shutdown(gracePeriod: .seconds(1))
     }
 
+    @Test("16 curl clients download the cached 16 MiB file over HTTPS at once: every body whole")
+    func sharedFileOverTLSAtOnce() async throws {
+        let server = try await startHTTPS(certs, site: site)
+        let url = "https://127.0.0.1:\(server.port)/big.bin"
+        let script = (0..<16).map { _ in "curl -sS --cacert \(certs.ca) -o /dev/null -w '%{http_code} %{size_download}\\n' \(url) &" }
+            .joined(separator: "\n") + "\nwait"
+        let lines = try await shell(script).split(separator: "\n").map(String.init)
+        #expect(lines.count == 16, "\(lines)")
+        #expect(lines.allSatisfy { $0 == "200 16777216" }, "\(lines)")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
     @Test("Python requests verifies the server and reuses one TLS connection; ssl sees ALPN http/1.1")
     func pythonClients() async throws {
         let server = try await startHTTPS(certs, site: site)

@@ -262,6 +262,49 @@ struct FileRegionReaderTests {
         #expect(record.bytes.count == 1000)
     }
 
+    @Test("sixteen readers of one shared open file read it at once, each whole (a handle lends its descriptor to one user at a time)")
+    func sharedFileReadAtOnce() async throws {
+        let content = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
+        let (path, remove) = try tempFile(content)
+        defer { remove() }
+        let file = try openFile(path)  // one OpenFile, as the open-file cache shares it among connections
+        try await withThrowingTaskGroup(of: (PullRecord, String).self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    try await pull(FileRegionReader(FilePartsProducer(file: file, parts: [.file(0..<content.count)])), chunk: 16_384)
+                }
+            }
+            for try await (record, ending) in group {
+                #expect(ending == "end")
+                #expect(record.bytes.count == content.count)
+                #expect(record.bytes == content)
+            }
+        }
+    }
+
+    @Test("each event loop gets its own handle of a shared file: one loop's send never meets another's (EBUSY)")
+    func handlePerEventLoop() throws {
+        let (path, remove) = try tempFile(Array("shared".utf8))
+        defer { remove() }
+        let file = try openFile(path)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+        defer { try? group.syncShutdownGracefully() }
+        let loops = Array(group.makeIterator())
+        let handles = loops.map { file.handle(on: $0) }
+        #expect(handles[0] === file.handle)  // the first loop to ask keeps the original
+        #expect(handles[1] !== handles[0] && handles[2] !== handles[0] && handles[1] !== handles[2])
+        #expect(file.handle(on: loops[1]) === handles[1])  // made once per loop
+        // While one loop's handle is lent out (as during its sendfile), another loop's is usable.
+        let read = try handles[0].withUnsafeFileDescriptor { _ in
+            try handles[1].withUnsafeFileDescriptor { fd -> String in
+                var bytes = [UInt8](repeating: 0, count: 6)
+                let n = pread(fd, &bytes, 6, 0)
+                return String(decoding: bytes.prefix(max(n, 0)), as: UTF8.self)
+            }
+        }
+        #expect(read == "shared")
+    }
+
     @Test("bytes-only producers pass through untouched")
     func passThrough() async throws {
         let (record, ending) = try await pull(FileRegionReader(BufferProducer(ByteBuffer(string: "hello world"))), chunk: 4)
