@@ -1,4 +1,5 @@
 package import NIOCore
+package import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +28,22 @@ extension ByteBuffer {
             }
             remaining -= n
             at += n
+        }
+    }
+}
+
+extension NIOThreadPool {
+    /// `count` bytes of `fd` from `offset` (fewer at the end of the file), read with `pread` on this pool and
+    /// delivered on `eventLoop`. Takes the raw descriptor: a `NIOFileHandle` lends its descriptor to one user
+    /// at a time, and connections read the same cached file at once. The caller keeps the descriptor open
+    /// until the future completes.
+    package func positionalRead(
+        fd: CInt, offset: Int, count: Int, allocator: ByteBufferAllocator, eventLoop: any EventLoop
+    ) -> EventLoopFuture<ByteBuffer> {
+        runIfActive(eventLoop: eventLoop) {
+            var bytes = allocator.buffer(capacity: count)
+            try bytes.writePositionalRead(fd: fd, offset: offset, count: count, allowShort: true)
+            return bytes
         }
     }
 }

@@ -93,12 +93,10 @@ public struct FileRegionReader<Inner: ChatProducer>: ChatProducer {
 
     private mutating func read(_ current: Region, _ context: ChatProducerContext) -> ChatProducerOutput {
         let count = min(max(context.preferredChunkSize, 4096), current.end - current.offset)
-        let (fd, at, allocator) = (current.descriptor, current.offset, context.allocator)
-        let read = NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
-            var bytes = allocator.buffer(capacity: count)
-            try bytes.writePositionalRead(fd: fd, offset: at, count: count, allowShort: true)
-            return bytes
-        }
+        let read = NIOThreadPool.singleton.positionalRead(
+            fd: current.descriptor, offset: current.offset, count: count, allocator: context.allocator,
+            eventLoop: context.eventLoop
+        )
         // The inner producer owns the descriptor; a copy of it rides with the read, so a cancel meanwhile
         // cannot close the file under the read.
         let holder = inner

@@ -134,13 +134,9 @@ public struct FileReadProducer: ChatProducer {
             return .end
         }
         let count = min(max(context.preferredChunkSize, 256 * 1024), end - offset)  // fewer pool round trips
-        // On the raw descriptor, not the handle: other connections read and send the same cached file at once.
-        let (fd, at, allocator) = (file.descriptor, offset, context.allocator)
-        let read = NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
-            var bytes = allocator.buffer(capacity: count)
-            try bytes.writePositionalRead(fd: fd, offset: at, count: count, allowShort: true)
-            return bytes
-        }
+        let read = NIOThreadPool.singleton.positionalRead(
+            fd: file.descriptor, offset: offset, count: count, allocator: context.allocator, eventLoop: context.eventLoop
+        )
         // The read holds the file until it completes: a cancel meanwhile must not close it under the read.
         read.whenComplete { _ in withExtendedLifetime(file) {} }
         let (box, output) = ResultBox.awaiting(read)

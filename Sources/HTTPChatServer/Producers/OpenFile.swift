@@ -15,8 +15,8 @@ import Darwin
 ///
 /// The close happens on whichever thread lets go last, often an event loop: `close(2)` of a regular file
 /// does not block the way a socket's or a network file system's can, which is what the file server opens.
-/// Code that hands the handle to asynchronous I/O (`NonBlockingFileIO`) keeps this object alive until
-/// that I/O has completed, so the descriptor is never closed under a running read.
+/// Code that reads the descriptor on a thread pool keeps this object alive until the read has completed, so
+/// the descriptor is never closed under a running read.
 public final class OpenFile: Sendable {
     /// The handle, for the first event loop that sends the file (see ``handle(on:)``). Valid while this object
     /// lives; never close it.
