@@ -6,13 +6,14 @@ import CSpawn
 
 /// A range of a file compressed into the gzip format off the event loop: each pull is one job on the
 /// compression pool (``pool``) that reads a bounded slice (``sliceBytes``) and deflates it, and the loop only
-/// hands the result to the socket.
+/// hands the result to the socket. Waiting slices run in ``CompressionQueue``'s order: fewest bytes left first,
+/// with a share for the oldest response.
 ///
 /// Compressing on the loop made a loaded server unfair: NIO runs its task queue until it is empty before it
 /// polls the sockets again, and 64 downloads whose reads completed one after another kept it busy compressing
 /// for a whole round of responses, while requests that arrived meanwhile were not read at all (wrk counted
 /// 48 timeouts over 2 s in 5 s). With the work in the pool, the loop is free between slices, every request is
-/// read when it arrives, and the pool takes the connections' slices in turn.
+/// read when it arrives, and the pool takes the waiting slices in ``CompressionQueue``'s order.
 struct FileGzipProducer: ChatProducer {
     /// Input bytes per job: about a millisecond of deflate at level 6.
     static let sliceBytes = 64 * 1024
@@ -21,11 +22,7 @@ struct FileGzipProducer: ChatProducer {
     /// container limits narrow), started on first use and kept for the life of the process. NIO's blocking
     /// pool has one per core of the machine: pinned to one CPU, its two threads took turns compressing two
     /// streams at once, each evicting the other's zlib state from the cache (15% fewer downloads a second).
-    static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: usableCPUs())
-        pool.start()
-        return pool
-    }()
+    static let pool = CompressionPool(threads: usableCPUs())
 
     /// The CPUs this process may run on.
     static func usableCPUs() -> Int {
@@ -45,6 +42,8 @@ struct FileGzipProducer: ChatProducer {
     private var offset: Int
     private let end: Int
     private let stream: Stream
+    /// When the response started (uptime nanoseconds): the pool's queue gives the oldest response a share.
+    private let started: UInt64
     private var waiting = false
     private var done = false
 
@@ -54,6 +53,7 @@ struct FileGzipProducer: ChatProducer {
         self.offset = range.lowerBound
         self.end = range.upperBound
         self.stream = Stream(level: level)
+        self.started = NIODeadline.now().uptimeNanoseconds
     }
 
     /// The compressed bytes of the last slice (empty while zlib holds them back: the next slice is asked for),
@@ -82,7 +82,7 @@ struct FileGzipProducer: ChatProducer {
         let count = min(Self.sliceBytes, end - offset)
         let allocator = context.allocator
         let end = self.end
-        let job = Self.pool.runIfActive(eventLoop: context.eventLoop) {
+        let job = Self.pool.run(remaining: end - offset, started: started, on: context.eventLoop) {
             () throws -> (bytes: ByteBuffer, read: Int) in
             var input = allocator.buffer(capacity: count)
             if count > 0 {
