@@ -54,12 +54,17 @@ struct HTTPMetricsTests {
         router.get("/ok") { _ in .text("ok") }
         let server = try await HTTPServer.start(configuration: configuration, responder: try router.build())
         let port = server.port
-        let first = try TestSocket(port: port)
-        let second = try TestSocket(port: port)
-        for socket in [first, second] {
+        // Each socket sends as soon as it is open: one left waiting for its head could pass the header-read
+        // timeout (10 s) on a loaded machine and be closed with a 408 before the count is read.
+        var sockets: [TestSocket] = []
+        for _ in 0..<2 {
+            let socket = try TestSocket(port: port)
+            sockets.append(socket)
             try socket.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
-            _ = try await blocking { try socket.readSome(max: 4096) }
+            let answer = try await blocking { try socket.readSome(max: 4096) }
+            #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         }
+        let (first, second) = (sockets[0], sockets[1])
         let open = try metrics.expectMeter("http_server_open_connections")
         #expect(open.lastValue == 2)
         first.close()
