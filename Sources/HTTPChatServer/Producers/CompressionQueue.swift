@@ -72,7 +72,8 @@ final class CompressionPool: Sendable {
     private let threads: NIOThreadPool
     private let queue = NIOLockedValueBox(CompressionQueue<@Sendable (NIOThreadPool.WorkItemState) -> Void>())
 
-    /// A pool of `threads` threads, started now and kept for the life of the process.
+    /// A pool of `threads` threads, started now and shut down when the pool is released (the file server's,
+    /// ``FileGzipProducer/pool``, never is).
     init(threads count: Int) {
         threads = NIOThreadPool(numberOfThreads: count)
         threads.start()

@@ -64,11 +64,9 @@ struct HTTPMetricsTests {
             let answer = try await blocking { try socket.readSome(max: 4096) }
             #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         }
-        let (first, second) = (sockets[0], sockets[1])
         let open = try metrics.expectMeter("http_server_open_connections")
         #expect(open.lastValue == 2)
-        first.close()
-        second.close()
+        for socket in sockets { socket.close() }
         var closed = false
         for _ in 0..<300 where !closed {
             closed = open.lastValue == 0
