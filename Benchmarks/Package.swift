@@ -38,6 +38,13 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "nio-ws-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
             name: "vapor-server",
             dependencies: [
                 .product(name: "Vapor", package: "vapor"),

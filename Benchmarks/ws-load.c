@@ -16,7 +16,8 @@
  * are still open at the end (a server that closes idle connections is visible).
  *
  * Options: -c N connections (64), -w W messages in flight per connection (1), -s S payload bytes (32, at least
- * 16, at most 125), -d SECONDS measured (5; idle: 0), -W SECONDS warm-up (1), --text, --idle, -q quiet.
+ * 16, at most 125), -d SECONDS measured (5; idle: 0), -W SECONDS warm-up (1), --text, --idle, -q quiet,
+ * --any-accept (any Sec-WebSocket-Accept will do: for the nio-ws-floor server, which does not hash the key).
  * Exit status 0 when every connection upgraded and nothing failed; 1 otherwise (the numbers are still printed).
  */
 #define _GNU_SOURCE
@@ -111,6 +112,8 @@ typedef struct {
 } conn_t;
 
 static int n_conns = 64, window = 1, payload = 32, text_mode = 0, idle_mode = 0, quiet = 0;
+/* --any-accept: take any Sec-WebSocket-Accept (for Benchmarks/Sources/nio-ws-floor, which does not hash the key). */
+static int any_accept = 0;
 static double duration = -1, warmup = 1;
 static char host[256] = "127.0.0.1", port_s[16] = "80", path[1024] = "/";
 static struct sockaddr_storage addr; static socklen_t addr_len;
@@ -282,7 +285,8 @@ static long parse_handshake(conn_t *c) {
     const char *v;
     const char *why = NULL;
     if (strncmp(head, "HTTP/1.1 101", 12) != 0) why = "no 101 Switching Protocols";
-    else if (!(v = field(head, "Sec-WebSocket-Accept", &vl)) || vl != strlen(c->accept) || memcmp(v, c->accept, vl))
+    else if (!(v = field(head, "Sec-WebSocket-Accept", &vl))
+             || (!any_accept && (vl != strlen(c->accept) || memcmp(v, c->accept, vl))))
         why = "wrong or missing Sec-WebSocket-Accept";
     else if (!(v = field(head, "Upgrade", &vl)) || vl != 9 || strncasecmp(v, "websocket", 9)) why = "no Upgrade: websocket";
     else if (field(head, "Sec-WebSocket-Extensions", &vl)) why = "an extension was negotiated though none was offered";
@@ -401,7 +405,7 @@ static double quantile(double q) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: ws-load [-c N] [-w W] [-s BYTES] [-d SECONDS] [-W WARMUP] [--text] [--idle] [-q] "
+    fprintf(stderr, "usage: ws-load [-c N] [-w W] [-s BYTES] [-d SECONDS] [-W WARMUP] [--text] [--idle] [--any-accept] [-q] "
                     "ws://HOST:PORT/PATH\n");
     exit(2);
 }
@@ -418,6 +422,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--text")) text_mode = 1;
         else if (!strcmp(a, "--idle")) idle_mode = 1;
         else if (!strcmp(a, "-q")) quiet = 1;
+        else if (!strcmp(a, "--any-accept")) any_accept = 1;
         else if (!url && a[0] != '-') url = a;
         else usage();
     }

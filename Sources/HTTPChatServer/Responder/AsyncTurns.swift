@@ -8,7 +8,7 @@ final class AsyncTurns: Sendable {
 
     /// Runs `body` in its turn: at once (without suspending) when no turn is under way, else after the turns
     /// before it.
-    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+    nonisolated(nonsending) func run<T: Sendable>(_ body: nonisolated(nonsending) @Sendable () async throws -> T) async rethrows -> T {
         if !take(when: { true }) { await waitInLine() }
         defer { pass() }
         return try await body()
@@ -30,7 +30,7 @@ final class AsyncTurns: Sendable {
         }
     }
 
-    private func waitInLine() async {
+    private nonisolated(nonsending) func waitInLine() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLockedValue { state -> Bool in
                 if state.busy {

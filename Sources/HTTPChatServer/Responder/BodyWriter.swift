@@ -48,17 +48,30 @@ package protocol BodySink: Sendable {
 
 /// The bridge between a handler writing a body and the connection pulling it: a ``ChatProducer`` on one side,
 /// a ``BodySink`` on the other, with a bounded queue between them.
-package final class StreamBridge: BodySink, @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `lock`.
-    private let lock = NIOLock()
-    private var queue: [ByteBuffer] = []
-    private var queuedBytes = 0
-    private var finished = false
-    private var failed = false
-    /// The writer failed: what it queued still goes out, then the pull answers ``ChatProducerOutput/abort``.
-    private var aborted = false
-    private var writerWaiting: CheckedContinuation<Void, any Error>?
-    private var producerWaiting: EventLoopPromise<Void>?
+package final class StreamBridge: BodySink, Sendable {
+    /// Everything that changes, behind one lock and reached through one access per operation.
+    private struct State {
+        var queue = CircularBuffer<ByteBuffer>(initialCapacity: 4)
+        var queuedBytes = 0
+        var finished = false
+        var failed = false
+        /// The writer failed: what it queued still goes out, then the pull answers ``ChatProducerOutput/abort``.
+        var aborted = false
+        var writerWaiting: CheckedContinuation<Void, any Error>?
+        var producerWaiting: EventLoopPromise<Void>?
+
+        var isOpen: Bool { !(failed || finished || aborted) }
+
+        /// Queues `bytes` (before the rest with `first`) and takes the waiting producer, to be woken.
+        mutating func append(_ bytes: ByteBuffer, first: Bool = false) -> EventLoopPromise<Void>? {
+            if first { queue.prepend(bytes) } else { queue.append(bytes) }
+            queuedBytes += bytes.readableBytes
+            defer { producerWaiting = nil }
+            return producerWaiting
+        }
+    }
+
+    private let state: NIOLockedValueBox<State>
     private let highWaterMark: Int
     private let lowWaterMark: Int
     /// The executor the writer's task runs on, when known: a write from one of its jobs wakes the producer
@@ -73,6 +86,7 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
 
     /// A bridge as above whose writer runs on `executor` (of the connection's loop).
     init(highWaterMark: Int, lowWaterMark: Int, executor: EventLoopTaskExecutor?) {
+        self.state = NIOLockedValueBox(State())
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
         self.executor = executor
@@ -81,13 +95,12 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     /// Queues `bytes`, waiting while the queue is above the high-water mark. Below it the write returns without
     /// suspending, so a handler on the event loop can queue several chunks (a burst of WebSocket echoes) before
     /// the connection pulls them: they go out in one flush, not one write and flush each.
-    package func write(_ bytes: ByteBuffer) async throws {
-        let (wake, outcome): (EventLoopPromise<Void>?, Bool?) = lock.withLock {
-            if failed || finished || aborted { return (nil, false) }
-            queue.append(bytes)
-            queuedBytes += bytes.readableBytes
-            defer { producerWaiting = nil }
-            return (producerWaiting, queuedBytes <= highWaterMark ? true : nil)
+    package nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
+        let highWaterMark = highWaterMark
+        let (wake, outcome): (EventLoopPromise<Void>?, Bool?) = state.withLockedValue { state in
+            guard state.isOpen else { return (nil, false) }
+            let wake = state.append(bytes)
+            return (wake, state.queuedBytes <= highWaterMark ? true : nil)
         }
         wakeLater(wake)
         switch outcome {
@@ -97,13 +110,37 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
         }
     }
 
+    /// What ``writeIfRoom(_:)`` did.
+    enum WriteIfRoom {
+        /// Queued.
+        case written
+        /// Not queued: the bridge has finished or failed.
+        case closed
+        /// Not queued: it would pass the high-water mark (``write(_:)`` queues it and waits).
+        case full
+    }
+
+    /// Queues `bytes` only when they fit below the high-water mark, without waiting and without a task: one
+    /// lock. A writer that runs on the loop queues a run of small writes this way before the connection pulls.
+    func writeIfRoom(_ bytes: ByteBuffer) -> WriteIfRoom {
+        let highWaterMark = highWaterMark
+        let (wake, outcome): (EventLoopPromise<Void>?, WriteIfRoom) = state.withLockedValue { state in
+            guard state.isOpen else { return (nil, .closed) }
+            guard state.queuedBytes + bytes.readableBytes <= highWaterMark else { return (nil, .full) }
+            return (state.append(bytes), .written)
+        }
+        wakeLater(wake)
+        return outcome
+    }
+
     /// Waits until pulls bring the queue down to the low-water mark, or the bridge fails.
-    private func waitForRoom() async throws {
+    private nonisolated(nonsending) func waitForRoom() async throws {
+        let lowWaterMark = lowWaterMark
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let resume: Bool? = lock.withLock {
-                if failed { return false }
-                if queuedBytes <= lowWaterMark { return true }  // pulled down meanwhile
-                writerWaiting = continuation
+            let resume: Bool? = state.withLockedValue { state in
+                if state.failed { return false }
+                if state.queuedBytes <= lowWaterMark { return true }  // pulled down meanwhile
+                state.writerWaiting = continuation
                 return nil
             }
             switch resume {
@@ -125,14 +162,13 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
 
     /// Queues `bytes` without waiting (after everything queued, or before it with `first`); false once the
     /// bridge has finished or failed. For the event loop's own bytes, which cannot wait: a WebSocket's pongs
-    /// and close frames.
-    package func enqueue(_ bytes: ByteBuffer, first: Bool = false) -> Bool {
-        let (wake, taken): (EventLoopPromise<Void>?, Bool) = lock.withLock {
-            if failed || finished || aborted { return (nil, false) }
-            if first { queue.insert(bytes, at: 0) } else { queue.append(bytes) }
-            queuedBytes += bytes.readableBytes
-            defer { producerWaiting = nil }
-            return (producerWaiting, true)
+    /// and close frames. With `finishing`, the bridge finishes with these bytes (as ``finish()``) in the same
+    /// step, so no write from another thread can come after them.
+    package func enqueue(_ bytes: ByteBuffer, first: Bool = false, finishing: Bool = false) -> Bool {
+        let (wake, taken): (EventLoopPromise<Void>?, Bool) = state.withLockedValue { state in
+            guard state.isOpen else { return (nil, false) }
+            if finishing { state.finished = true }
+            return (state.append(bytes, first: first), true)
         }
         wakeLater(wake)
         return taken
@@ -140,10 +176,10 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
 
     /// The handler returned: the body ends after what is queued.
     package func finish() {
-        let wake: EventLoopPromise<Void>? = lock.withLock {
-            finished = true
-            defer { producerWaiting = nil }
-            return producerWaiting
+        let wake: EventLoopPromise<Void>? = state.withLockedValue { state in
+            state.finished = true
+            defer { state.producerWaiting = nil }
+            return state.producerWaiting
         }
         wake?.succeed(())
     }
@@ -152,10 +188,10 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     /// then the pull aborts instead of ending the body, and the connection closes (the body is cut short, not
     /// ended). Later writes fail.
     package func abort() {
-        let wake: EventLoopPromise<Void>? = lock.withLock {
-            aborted = true
-            defer { producerWaiting = nil }
-            return producerWaiting
+        let wake: EventLoopPromise<Void>? = state.withLockedValue { state in
+            state.aborted = true
+            defer { state.producerWaiting = nil }
+            return state.producerWaiting
         }
         wakeLater(wake)
     }
@@ -163,14 +199,16 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
     /// The connection went away: writers fail from now on, what is queued is dropped, and the connection, if it
     /// still pulls, aborts instead of ending the body.
     package func fail() {
-        let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = lock.withLock {
-            failed = true
-            queue.removeAll()
+        let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = state.withLockedValue {
+            state in
+            state.failed = true
+            state.queue.removeAll()
+            state.queuedBytes = 0
             defer {
-                writerWaiting = nil
-                producerWaiting = nil
+                state.writerWaiting = nil
+                state.producerWaiting = nil
             }
-            return (writerWaiting, producerWaiting)
+            return (state.writerWaiting, state.producerWaiting)
         }
         writer?.resume(throwing: BodyWriterError.connectionClosed)
         wake?.succeed(())
@@ -178,21 +216,22 @@ package final class StreamBridge: BodySink, @unchecked Sendable {
 
     /// The producer side, pulled by the connection.
     func pull(_ context: ChatProducerContext) -> ChatProducerOutput {
-        let (output, writer): (ChatProducerOutput, CheckedContinuation<Void, any Error>?) = lock.withLock {
-            if !queue.isEmpty {
-                let chunk = queue.removeFirst()
-                queuedBytes -= chunk.readableBytes
+        let lowWaterMark = lowWaterMark
+        let (output, writer): (ChatProducerOutput, CheckedContinuation<Void, any Error>?) = state.withLockedValue {
+            state in
+            if let chunk = state.queue.popFirst() {
+                state.queuedBytes -= chunk.readableBytes
                 var writer: CheckedContinuation<Void, any Error>?
-                if queuedBytes <= lowWaterMark {
-                    writer = writerWaiting
-                    writerWaiting = nil
+                if state.queuedBytes <= lowWaterMark {
+                    writer = state.writerWaiting
+                    state.writerWaiting = nil
                 }
                 return (.bytes(chunk), writer)
             }
-            if failed || aborted { return (.abort, nil) }
-            if finished { return (.end, nil) }
+            if state.failed || state.aborted { return (.abort, nil) }
+            if state.finished { return (.end, nil) }
             let promise = context.eventLoop.makePromise(of: Void.self)
-            producerWaiting = promise
+            state.producerWaiting = promise
             return (.wait(promise.futureResult), nil)
         }
         writer?.resume()

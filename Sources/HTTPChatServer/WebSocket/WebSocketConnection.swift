@@ -52,6 +52,14 @@ public struct WebSocketInbound: AsyncSequence, Sendable {
         let reader: WebSocketInboundReader
         /// The next message, or nil once the connection closed (or the reading task was cancelled).
         public mutating func next() async -> WebSocketMessage? { await reader.queue.next() }
+
+        /// The next message, or nil once the connection closed (or the reading task was cancelled), waited for
+        /// on the caller's isolation (what `for await` calls): no executor switch per message.
+        ///
+        /// - Parameter actor: the caller's actor, if any.
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> WebSocketMessage? {
+            await reader.queue.next()
+        }
     }
 }
 
@@ -68,12 +76,15 @@ public final class WebSocketOutbound: Sendable {
     private let bridge: StreamBridge
     private let turns = AsyncTurns()
     private let deflater: NIOLockedValueBox<MessageDeflater?>
+    /// Whether permessage-deflate was agreed (frames then go through the deflater, in turns).
+    private let compresses: Bool
     private let connection: NIOLoopBound<WeakWebSocket>
     private let state: NIOLockedValueBox<(closing: Bool, code: WebSocketCloseCode?, reason: String)>
 
     init(bridge: StreamBridge, deflater: MessageDeflater?, connection: NIOLoopBound<WeakWebSocket>) {
         self.bridge = bridge
         self.deflater = NIOLockedValueBox(deflater)
+        self.compresses = deflater != nil
         self.connection = connection
         self.state = NIOLockedValueBox((false, nil, ""))
     }
@@ -82,7 +93,7 @@ public final class WebSocketOutbound: Sendable {
     ///
     /// - Parameter text: the text.
     /// - Throws: ``WebSocketSendError/closed`` once the connection closed or the close handshake began.
-    public func send(text: String) async throws {
+    public nonisolated(nonsending) func send(text: String) async throws {
         try await send(.text, ByteBuffer(string: text))
     }
 
@@ -90,7 +101,7 @@ public final class WebSocketOutbound: Sendable {
     ///
     /// - Parameter binary: the bytes.
     /// - Throws: ``WebSocketSendError/closed`` once the connection closed or the close handshake began.
-    public func send(binary: ByteBuffer) async throws {
+    public nonisolated(nonsending) func send(binary: ByteBuffer) async throws {
         try await send(.binary, binary)
     }
 
@@ -101,7 +112,7 @@ public final class WebSocketOutbound: Sendable {
     /// - Parameters:
     ///   - code: the close code (a sendable one: 1000-1003, 1007-1014, 3000-4999).
     ///   - reason: a short reason, cut to fit the 123 bytes a close frame allows.
-    public func close(code: WebSocketCloseCode = .normalClosure, reason: String = "") async {
+    public nonisolated(nonsending) func close(code: WebSocketCloseCode = .normalClosure, reason: String = "") async {
         await turns.run {
             let connection = self.connection
             connection.eventLoop.execute { connection.value.socket?.closeRequested(code: code, reason: reason) }
@@ -122,7 +133,17 @@ public final class WebSocketOutbound: Sendable {
         }
     }
 
-    private func send(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) async throws {
+    /// An uncompressed frame that fits below the high-water mark is queued at once, in one lock of the bridge
+    /// (the echo path: no turn, no suspension). Anything else takes a turn: a compressed frame must reach the
+    /// queue in the order it was compressed, and only one sender at a time may wait for room.
+    private nonisolated(nonsending) func send(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) async throws {
+        if !compresses {
+            switch bridge.writeIfRoom(WebSocketFrame(opcode: opcode, payload: payload).serverBytes) {
+            case .written: return
+            case .closed: throw WebSocketSendError.closed
+            case .full: break
+            }
+        }
         try await turns.run {
             guard !self.state.withLockedValue({ $0.closing }) else { throw WebSocketSendError.closed }
             let frame: WebSocketFrame = self.deflater.withLockedValue { deflater in
@@ -322,7 +343,8 @@ final class WebSocketConnection: ChatProtocol {
             payload.writeInteger(code.rawValue)
             payload.writeString(Self.fitting(reason))
         }
-        _ = bridge.enqueue(WebSocketFrame(opcode: .close, payload: payload).serverBytes)
+        // Queued and the bridge finished in one step: no frame from a sender on another thread can follow it.
+        _ = bridge.enqueue(WebSocketFrame(opcode: .close, payload: payload).serverBytes, finishing: true)
     }
 
     private func finishInbound(code: WebSocketCloseCode?, reason: String) {

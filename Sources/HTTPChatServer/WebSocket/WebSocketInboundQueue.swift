@@ -8,17 +8,43 @@ import NIOCore
 ///
 /// Made for the echo path: a message for a waiting reader costs one lock and one resumption, a message already
 /// queued is taken without suspending.
-final class WebSocketInboundQueue: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `lock`.
-    private let lock = NIOLock()
-    private var messages = CircularBuffer<WebSocketMessage>(initialCapacity: 4)
-    private var reader: UnsafeContinuation<WebSocketMessage?, Never>?
-    /// The connection ended the input: nil after the queued messages.
-    private var finished = false
-    /// The reader is gone (its iterator dropped, or its task cancelled): messages are dropped from now on.
-    private var abandoned = false
-    /// The connection was told to stop reading and not yet told to go on.
-    private var held = false
+final class WebSocketInboundQueue: Sendable {
+    /// Everything that changes, behind one lock and reached through one access per operation.
+    private struct State {
+        var messages = CircularBuffer<WebSocketMessage>(initialCapacity: 4)
+        var reader: UnsafeContinuation<WebSocketMessage?, Never>?
+        /// The connection ended the input: nil after the queued messages.
+        var finished = false
+        /// The reader is gone (its iterator dropped, or its task cancelled): messages are dropped from now on.
+        var abandoned = false
+        /// The connection was told to stop reading and not yet told to go on.
+        var held = false
+
+        mutating func take(lowWatermark: Int) -> Taken {
+            if abandoned { return .end }
+            guard let message = messages.popFirst() else { return finished ? .end : .wait }
+            if held, messages.count < lowWatermark {
+                held = false
+                return .message(message, release: true)
+            }
+            return .message(message, release: false)
+        }
+
+        mutating func abandon() {
+            abandoned = true
+            held = false
+            messages.removeAll()
+        }
+    }
+
+    private enum Taken {
+        /// A message, and whether the connection is to be let go on.
+        case message(WebSocketMessage, release: Bool)
+        case end
+        case wait
+    }
+
+    private let state = NIOLockedValueBox(State())
     private let lowWatermark: Int
     private let highWatermark: Int
     /// Called (on any thread) when a held connection may read again.
@@ -35,15 +61,16 @@ final class WebSocketInboundQueue: @unchecked Sendable {
     /// Hands `message` to the reader, or queues it; false when the connection should stop reading until
     /// `wanted` is called. A message for a reader that is gone is dropped.
     func yield(_ message: WebSocketMessage) -> Bool {
-        let (waiting, more): (UnsafeContinuation<WebSocketMessage?, Never>?, Bool) = lock.withLock {
-            if finished || abandoned { return (nil, true) }
-            if let reader {
-                self.reader = nil
+        let highWatermark = highWatermark
+        let (waiting, more): (UnsafeContinuation<WebSocketMessage?, Never>?, Bool) = state.withLockedValue { state in
+            if state.finished || state.abandoned { return (nil, true) }
+            if let reader = state.reader {
+                state.reader = nil
                 return (reader, true)
             }
-            messages.append(message)
-            if messages.count >= highWatermark {
-                held = true
+            state.messages.append(message)
+            if state.messages.count >= highWatermark {
+                state.held = true
                 return (nil, false)
             }
             return (nil, true)
@@ -54,17 +81,19 @@ final class WebSocketInboundQueue: @unchecked Sendable {
 
     /// No more messages: the reader gets nil once it has taken the queued ones.
     func finish() {
-        let waiting: UnsafeContinuation<WebSocketMessage?, Never>? = lock.withLock {
-            finished = true
-            defer { reader = nil }
-            return reader
+        let waiting: UnsafeContinuation<WebSocketMessage?, Never>? = state.withLockedValue { state in
+            state.finished = true
+            defer { state.reader = nil }
+            return state.reader
         }
         waiting?.resume(returning: nil)
     }
 
-    /// The next message, waiting for one; nil once the input ended or the reading task was cancelled.
-    func next() async -> WebSocketMessage? {
-        switch take() {
+    /// The next message, waiting for one; nil once the input ended or the reading task was cancelled. Runs on
+    /// the caller's isolation: taking a message costs no executor switch.
+    nonisolated(nonsending) func next() async -> WebSocketMessage? {
+        let lowWatermark = lowWatermark
+        switch state.withLockedValue({ $0.take(lowWatermark: lowWatermark) }) {
         case .message(let message, let release):
             if release { wanted() }
             return message
@@ -73,14 +102,14 @@ final class WebSocketInboundQueue: @unchecked Sendable {
         case .wait:
             return await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<WebSocketMessage?, Never>) in
-                    let now: Taken = lock.withLock {
-                        let taken = takeLocked()
+                    let now: Taken = state.withLockedValue { state in
+                        let taken = state.take(lowWatermark: lowWatermark)
                         if case .wait = taken {
                             if Task.isCancelled {
-                                abandonLocked()
+                                state.abandon()
                                 return .end
                             }
-                            reader = continuation
+                            state.reader = continuation
                         }
                         return taken
                     }
@@ -104,40 +133,13 @@ final class WebSocketInboundQueue: @unchecked Sendable {
     /// The reader is gone: queued messages are dropped, a waiting read ends with nil, and a held connection
     /// reads again (to see the close frame, or the end).
     func abandon() {
-        let waiting: UnsafeContinuation<WebSocketMessage?, Never>? = lock.withLock {
-            abandonLocked()
-            defer { reader = nil }
-            return reader
+        let waiting: UnsafeContinuation<WebSocketMessage?, Never>? = state.withLockedValue { state in
+            state.abandon()
+            defer { state.reader = nil }
+            return state.reader
         }
         waiting?.resume(returning: nil)
         wanted()
-    }
-
-    private enum Taken {
-        /// A message, and whether the connection is to be let go on.
-        case message(WebSocketMessage, release: Bool)
-        case end
-        case wait
-    }
-
-    private func take() -> Taken {
-        lock.withLock { takeLocked() }
-    }
-
-    private func takeLocked() -> Taken {
-        if abandoned { return .end }
-        guard let message = messages.popFirst() else { return finished ? .end : .wait }
-        if held, messages.count < lowWatermark {
-            held = false
-            return .message(message, release: true)
-        }
-        return .message(message, release: false)
-    }
-
-    private func abandonLocked() {
-        abandoned = true
-        held = false
-        messages.removeAll()
     }
 }
 

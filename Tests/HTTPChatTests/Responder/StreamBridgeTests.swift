@@ -115,6 +115,45 @@ struct StreamBridgeTests {
         #expect(Pulled(producer.more(producerContext())) == .abort)
     }
 
+    @Test("writeIfRoom queues below the high-water mark, refuses (queuing nothing) what would pass it, and says closed once finished")
+    func writeIfRoom() async throws {
+        let bridge = StreamBridge(highWaterMark: 8, lowWaterMark: 2)
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "1234")) == .written)
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "5678")) == .written)  // exactly at the mark
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "9")) == .full)
+        let context = producerContext()
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("1234")))
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "9")) == .written)
+        bridge.finish()
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "late")) == .closed)
+        var producer = StreamBridgeProducer(bridge: bridge)
+        #expect(try await pullAll(&producer) == [.bytes(Array("5678")), .bytes(Array("9")), .end])
+    }
+
+    @Test("writeIfRoom wakes a waiting pull")
+    func writeIfRoomWakes() async throws {
+        let bridge = StreamBridge()
+        guard case .wait(let future) = bridge.pull(producerContext()) else {
+            Issue.record("an empty bridge did not wait")
+            return
+        }
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "x")) == .written)
+        try await future.get()
+        #expect(Pulled(bridge.pull(producerContext())) == .bytes(Array("x")))
+    }
+
+    @Test("bytes enqueued as the last ones end the body in the same step: every later write is refused")
+    func enqueueFinishing() async throws {
+        let bridge = StreamBridge()
+        try await bridge.write(ByteBuffer(string: "data"))
+        #expect(bridge.enqueue(ByteBuffer(string: "close"), finishing: true))
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "after")) == .closed)
+        await #expect(throws: BodyWriterError.connectionClosed) { try await bridge.write(ByteBuffer(string: "after")) }
+        #expect(!bridge.enqueue(ByteBuffer(string: "pong")))
+        var producer = StreamBridgeProducer(bridge: bridge)
+        #expect(try await pullAll(&producer) == [.bytes(Array("data")), .bytes(Array("close")), .end])
+    }
+
     @Test("BodyWriter skips empty writes and writes strings as UTF-8")
     func bodyWriter() async throws {
         let collector = CollectingWriter()

@@ -231,6 +231,47 @@ struct WebSocketConnectionTests {
         #expect(frame.map { String(buffer: $0.payload) } == "early")
     }
 
+    @Test("sends from several tasks on other executors at once arrive whole, each task's in its order, and none after the close frame")
+    func concurrentSendersAndClose() async throws {
+        let router = Router()
+        router.webSocket("/fan") { inbound, outbound in
+            for await _ in inbound {
+                // Four senders off the connection's loop, racing each other and, after a while, the close.
+                await withTaskGroup(of: Void.self) { group in
+                    for sender in 0..<4 {
+                        group.addTask {
+                            for n in 0..<300 {
+                                do { try await outbound.send(text: "\(sender)-\(n)") } catch { return }
+                            }
+                        }
+                    }
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(2))
+                        await outbound.close(code: .normalClosure)
+                    }
+                }
+                return
+            }
+        }
+        let socket = try await InProcessWebSocket.connect(to: try router.build(), path: "/fan")
+        try await socket.send(text: "go")
+        var next = [Int](repeating: 0, count: 4)
+        var sawClose = false
+        while let frame = try await socket.receive(timeout: .seconds(10)) {
+            #expect(!sawClose, "a frame after the close frame: \(frame.opcode)")
+            if frame.opcode == .close {
+                sawClose = true
+                try await socket.send(WebSocketFrame(opcode: .close, payload: ByteBuffer(bytes: [0x03, 0xE8])))
+                continue
+            }
+            let parts = String(buffer: frame.payload).split(separator: "-").compactMap { Int($0) }
+            try #require(parts.count == 2 && (0..<4).contains(parts[0]), "a torn message: \(String(buffer: frame.payload))")
+            #expect(parts[1] == next[parts[0]], "sender \(parts[0]) out of order")
+            next[parts[0]] = parts[1] + 1
+        }
+        #expect(sawClose)
+    }
+
     @Test("messages that arrive in one read are echoed in one flush, not one write and flush each")
     func burstEchoesShareAFlush() async throws {
         let socket = try await InProcessWebSocket.connect(to: try site(), path: "/echo")
