@@ -77,6 +77,8 @@ public final class ChatChannel {
         case running
         /// It answered ``ChatProducerResult/wait(_:)``: pulled again when that future completes.
         case waiting(any ChatProducer)
+        /// It answered ``ChatProducerOutput/park``: pulled again when its context's waker is woken.
+        case parked(any ChatProducer)
     }
 
     /// The protocol framing this connection now (``handOff(to:)`` replaces it).
@@ -97,6 +99,13 @@ public final class ChatChannel {
     /// connection pays for what is reserved here (it grows by doubling when pipelining queues more).
     private var queue = CircularBuffer<OutboundItem>(initialCapacity: 1)
     private var current = Pulling.none
+    /// The producers' context, made once: its waker brings a parked producer back.
+    private lazy var producerContext = ChatProducerContext(
+        allocator: allocator, eventLoop: eventLoop, preferredChunkSize: configuration.outBufferSize,
+        waker: makeWaker()
+    )
+    /// A wake came while the head producer was not parked: its next `.park` is pulled again at once.
+    private var wokenEarly = false
     private var queuedBytes = 0
     /// Writes made since the last flush.
     private var unflushed = false
@@ -372,11 +381,7 @@ public final class ChatChannel {
         pump: while state.isActive {
             if case .ready(var producer) = current {
                 guard isWritable else { break pump }
-                let producerContext = ChatProducerContext(
-                    allocator: allocator,
-                    eventLoop: eventLoop,
-                    preferredChunkSize: configuration.outBufferSize
-                )
+                let producerContext = producerContext
                 current = .running
                 let result = producer.more(producerContext)
                 guard case .running = current else {
@@ -409,6 +414,13 @@ public final class ChatChannel {
                         self.updateReadInterest()
                     }
                     if case .waiting = current { break pump }  // else it was already complete: go on
+                case .park:
+                    if wokenEarly {
+                        wokenEarly = false  // woken while it ran: pull it again
+                    } else {
+                        current = .parked(producer)
+                        break pump
+                    }
                 case .end:
                     current = .none
                 case .abort:
@@ -420,6 +432,7 @@ public final class ChatChannel {
                 continue pump
             }
             if case .waiting = current { break pump }
+            if case .parked = current { break pump }
             guard let item = queue.first else { break pump }
             switch item {
             case .bytes(let bytes):
@@ -501,6 +514,32 @@ public final class ChatChannel {
         }
     }
 
+    /// The waker of this channel's producers: on the loop it pulls at once (``producerWoken()``), from other
+    /// threads through a task of the loop. It holds the channel weakly: a wake after the close does nothing.
+    private func makeWaker() -> ChatProducerWaker {
+        let loop = eventLoop
+        let target = NIOLoopBound(WeakChatChannel(self), eventLoop: loop)
+        return ChatProducerWaker {
+            if loop.inEventLoop {
+                target.value.channel?.producerWoken()
+            } else {
+                loop.execute { target.value.channel?.producerWoken() }
+            }
+        }
+    }
+
+    /// A producer's waker was woken: a parked producer is pulled again; otherwise the head producer's next
+    /// `.park` is pulled again at once (the wake came while it ran, or before it parked).
+    private func producerWoken() {
+        guard case .parked(let producer) = current else {
+            if state.isActive { wokenEarly = true }
+            return
+        }
+        current = .ready(producer)
+        drain()
+        updateReadInterest()
+    }
+
     // MARK: - Send timeout (nginx's send_timeout)
 
     /// Bytes the channel still buffers: written to it, not yet taken by the socket.
@@ -541,13 +580,20 @@ public final class ChatChannel {
 
     private func cancelQueuedOutput() {
         switch current {
-        case .ready(var producer), .waiting(var producer): producer.cancel()
+        case .ready(var producer), .waiting(var producer), .parked(var producer): producer.cancel()
         case .none, .running: break
         }
         current = .none
+        wokenEarly = false
         while let item = queue.popFirst() {
             if case .producer(var producer) = item { producer.cancel() }
         }
         queuedBytes = 0
     }
+}
+
+/// A weak reference to a channel, for its producers' waker.
+private final class WeakChatChannel {
+    weak var channel: ChatChannel?
+    init(_ channel: ChatChannel) { self.channel = channel }
 }

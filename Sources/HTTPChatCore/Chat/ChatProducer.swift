@@ -1,4 +1,5 @@
 public import NIOCore
+import NIOConcurrencyHelpers
 
 /// A source of output pulled by the chat channel: asynchat's producer, whose `more()` is called only while
 /// the connection can take more bytes.
@@ -25,7 +26,8 @@ public protocol ChatProducer: Sendable {
     ///
     /// - Parameter context: the allocator, event loop and preferred chunk size of the channel.
     /// - Returns: bytes (empty bytes are skipped and `more` is pulled again), a file region, `.wait(future)`
-    ///   to be pulled again once `future` completes (success or failure), or `.end`.
+    ///   to be pulled again once `future` completes (success or failure), `.park` to be pulled again once
+    ///   `context.waker` is woken, or `.end`.
     mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput
 
     /// Called instead of further pulls when the producer is dropped before its end: the connection closed or
@@ -49,6 +51,9 @@ public enum ChatProducerOutput: Sendable {
     case notifying(IOData, EventLoopPromise<Void>)
     /// Nothing yet: pull again once this future completes.
     case wait(EventLoopFuture<Void>)
+    /// Nothing yet: pull again once ``ChatProducerContext/waker`` is woken. A wait without a future, for a
+    /// producer that waits often (a stream of small writes): no promise is made per wait.
+    case park
     /// The producer is finished; the next queued item is sent.
     case end
     /// The producer failed and cannot finish: what it already handed out is sent, then the connection closes
@@ -58,19 +63,44 @@ public enum ChatProducerOutput: Sendable {
 }
 
 /// What a producer may use while it is pulled.
-public struct ChatProducerContext {
+public struct ChatProducerContext: Sendable {
     /// The channel's allocator.
     public let allocator: ByteBufferAllocator
     /// The channel's event loop; `more` runs on it.
     public let eventLoop: any EventLoop
     /// The chunk size to aim for (``ChatConfiguration/outBufferSize``, asynchat's `ac_out_buffer_size`).
     public let preferredChunkSize: Int
+    /// Wakes a producer that answered ``ChatProducerOutput/park``. Keep it: it stays valid for the producer's
+    /// life, from any thread.
+    public let waker: ChatProducerWaker
 
-    /// A context for pulling a producer outside a channel (HTTPChatTesting's `ResponseBody.collect()`).
-    package init(allocator: ByteBufferAllocator, eventLoop: any EventLoop, preferredChunkSize: Int) {
+    /// A context for pulling a producer outside a channel (HTTPChatTesting's `ResponseBody.collect()`), or
+    /// the channel's own.
+    package init(
+        allocator: ByteBufferAllocator, eventLoop: any EventLoop, preferredChunkSize: Int,
+        waker: ChatProducerWaker = ChatProducerWaker {}
+    ) {
         self.allocator = allocator
         self.eventLoop = eventLoop
         self.preferredChunkSize = preferredChunkSize
+        self.waker = waker
+    }
+}
+
+/// Wakes a producer that answered ``ChatProducerOutput/park``: the channel pulls it again. Callable from any
+/// thread and at any time: a wake while the producer is not parked (it is being pulled, say) makes its next
+/// `.park` be pulled again at once, so a wake is never lost; an extra one costs one pull.
+public struct ChatProducerWaker: Sendable {
+    private let action: @Sendable () -> Void
+
+    /// A waker that runs `action` (the channel's: pull the parked producer on its loop).
+    package init(_ action: @escaping @Sendable () -> Void) {
+        self.action = action
+    }
+
+    /// Has the producer pulled again.
+    public func wake() {
+        action()
     }
 }
 
@@ -90,5 +120,48 @@ public struct BufferProducer: ChatProducer {
         let n = Swift.min(remaining.readableBytes, Swift.max(1, context.preferredChunkSize))
         guard n > 0 else { return .end }
         return .bytes(remaining.readSlice(length: n)!)
+    }
+}
+
+/// A producer pulled outside a channel (HTTPChatTesting's `ResponseBody.collect()`, tests): ``context``'s waker
+/// ends the wait of ``parked()``, which a puller awaits when the producer answers ``ChatProducerOutput/park``.
+package final class DetachedProducerPull: Sendable {
+    /// The context to pull with.
+    package let context: ChatProducerContext
+    private let signal: NIOLockedValueBox<(woken: Bool, waiting: CheckedContinuation<Void, Never>?)>
+
+    /// A pull on `eventLoop` with `allocator`, aiming at `preferredChunkSize`.
+    package init(allocator: ByteBufferAllocator, eventLoop: any EventLoop, preferredChunkSize: Int) {
+        let signal = NIOLockedValueBox<(woken: Bool, waiting: CheckedContinuation<Void, Never>?)>((false, nil))
+        self.signal = signal
+        self.context = ChatProducerContext(
+            allocator: allocator, eventLoop: eventLoop, preferredChunkSize: preferredChunkSize,
+            waker: ChatProducerWaker {
+                let waiting = signal.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                    guard let waiting = state.waiting else {
+                        state.woken = true
+                        return nil
+                    }
+                    state.waiting = nil
+                    return waiting
+                }
+                waiting?.resume()
+            }
+        )
+    }
+
+    /// Returns once the waker was woken since the last call (at once if it already was).
+    package func parked() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = signal.withLockedValue { state -> Bool in
+                if state.woken {
+                    state.woken = false
+                    return true
+                }
+                state.waiting = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 }

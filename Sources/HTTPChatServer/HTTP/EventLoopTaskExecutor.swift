@@ -1,3 +1,4 @@
+import HTTPChatCore
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -19,7 +20,7 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     private var scheduled = false
     private var spare: [UnownedJob] = []
     private var running = false
-    private var wakes: [EventLoopPromise<Void>] = []
+    private var wakes: [ChatProducerWaker] = []
 
     init(_ eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -36,11 +37,11 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
         if schedule { eventLoop.execute { self.runBatch() } }
     }
 
-    /// Succeeds `promise` once the batch of jobs running now is over, when one is (true); false when the
-    /// caller is not in a job of this executor (the caller then wakes it its own way).
-    func afterBatch(_ promise: EventLoopPromise<Void>) -> Bool {
+    /// Wakes `waker` once the batch of jobs running now is over, when one is (true); false when the caller is
+    /// not in a job of this executor (the caller then wakes it its own way).
+    func afterBatch(_ waker: ChatProducerWaker) -> Bool {
         guard eventLoop.inEventLoop, running else { return false }
-        wakes.append(promise)
+        wakes.append(waker)
         return true
     }
 
@@ -57,9 +58,9 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
         batch.removeAll(keepingCapacity: true)
         spare = batch
         guard !wakes.isEmpty else { return }
-        var due: [EventLoopPromise<Void>] = []
+        var due: [ChatProducerWaker] = []
         swap(&due, &wakes)
-        for promise in due { promise.succeed(()) }
+        for waker in due { waker.wake() }
         due.removeAll(keepingCapacity: true)
         wakes = due
     }

@@ -42,6 +42,8 @@ public struct ChunkedEncodingProducer<Inner: ChatProducer>: ChatProducer {
             return .bytes(header)
         case .wait(let future):
             return .wait(future)
+        case .park:
+            return .park
         case .abort:
             done = true
             return .abort

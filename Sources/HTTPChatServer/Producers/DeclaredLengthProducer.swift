@@ -29,7 +29,7 @@ struct DeclaredLengthProducer<Inner: ChatProducer>: ChatProducer {
             let taken = take(data.readableBytes, output)
             if case .abort = taken { promise.fail(Overrun()) }
             return taken
-        case .wait:
+        case .wait, .park:
             return output
         case .end:
             return remaining == 0 ? .end : .abort  // short: the client must not take it as whole

@@ -47,6 +47,8 @@ public struct GzipProducer<Inner: ChatProducer>: ChatProducer, @unchecked Sendab
                 return .abort
             case .wait(let future):
                 return .wait(future)
+            case .park:
+                return .park
             case .abort:
                 done = true
                 return .abort

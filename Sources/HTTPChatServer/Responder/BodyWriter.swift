@@ -58,17 +58,28 @@ package final class StreamBridge: BodySink, Sendable {
         /// The writer failed: what it queued still goes out, then the pull answers ``ChatProducerOutput/abort``.
         var aborted = false
         var writerWaiting: CheckedContinuation<Void, any Error>?
-        var producerWaiting: EventLoopPromise<Void>?
+        /// The producer answered `.park`: its waker, and the loop to wake it from when the writer is elsewhere.
+        var parked: Parked?
 
         var isOpen: Bool { !(failed || finished || aborted) }
 
-        /// Queues `bytes` (before the rest with `first`) and takes the waiting producer, to be woken.
-        mutating func append(_ bytes: ByteBuffer, first: Bool = false) -> EventLoopPromise<Void>? {
+        /// Queues `bytes` (before the rest with `first`) and takes the parked producer, to be woken.
+        mutating func append(_ bytes: ByteBuffer, first: Bool = false) -> Parked? {
             if first { queue.prepend(bytes) } else { queue.append(bytes) }
             queuedBytes += bytes.readableBytes
-            defer { producerWaiting = nil }
-            return producerWaiting
+            return takeParked()
         }
+
+        mutating func takeParked() -> Parked? {
+            defer { parked = nil }
+            return parked
+        }
+    }
+
+    /// A parked producer's waker and loop.
+    private struct Parked {
+        let waker: ChatProducerWaker
+        let loop: any EventLoop
     }
 
     private let state: NIOLockedValueBox<State>
@@ -97,7 +108,7 @@ package final class StreamBridge: BodySink, Sendable {
     /// the connection pulls them: they go out in one flush, not one write and flush each.
     package nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
         let highWaterMark = highWaterMark
-        let (wake, outcome): (EventLoopPromise<Void>?, Bool?) = state.withLockedValue { state in
+        let (wake, outcome): (Parked?, Bool?) = state.withLockedValue { state in
             guard state.isOpen else { return (nil, false) }
             let wake = state.append(bytes)
             return (wake, state.queuedBytes <= highWaterMark ? true : nil)
@@ -124,7 +135,7 @@ package final class StreamBridge: BodySink, Sendable {
     /// lock. A writer that runs on the loop queues a run of small writes this way before the connection pulls.
     func writeIfRoom(_ bytes: ByteBuffer) -> WriteIfRoom {
         let highWaterMark = highWaterMark
-        let (wake, outcome): (EventLoopPromise<Void>?, WriteIfRoom) = state.withLockedValue { state in
+        let (wake, outcome): (Parked?, WriteIfRoom) = state.withLockedValue { state in
             guard state.isOpen else { return (nil, .closed) }
             guard state.queuedBytes + bytes.readableBytes <= highWaterMark else { return (nil, .full) }
             return (state.append(bytes), .written)
@@ -154,10 +165,11 @@ package final class StreamBridge: BodySink, Sendable {
     /// Wakes the waiting producer later rather than inside the caller: a writer on the loop finishes its run
     /// of writes first, and the connection writes them all before it flushes once. A writer in a job of
     /// ``executor`` wakes it when the executor's batch is over; any other with a task of the loop.
-    private func wakeLater(_ promise: EventLoopPromise<Void>?) {
-        guard let promise else { return }
-        if let executor, executor.afterBatch(promise) { return }
-        promise.futureResult.eventLoop.execute { promise.succeed(()) }
+    private func wakeLater(_ parked: Parked?) {
+        guard let parked else { return }
+        if let executor, executor.afterBatch(parked.waker) { return }
+        let waker = parked.waker
+        parked.loop.execute { waker.wake() }
     }
 
     /// Queues `bytes` without waiting (after everything queued, or before it with `first`); false once the
@@ -165,7 +177,7 @@ package final class StreamBridge: BodySink, Sendable {
     /// and close frames. With `finishing`, the bridge finishes with these bytes (as ``finish()``) in the same
     /// step, so no write from another thread can come after them.
     package func enqueue(_ bytes: ByteBuffer, first: Bool = false, finishing: Bool = false) -> Bool {
-        let (wake, taken): (EventLoopPromise<Void>?, Bool) = state.withLockedValue { state in
+        let (wake, taken): (Parked?, Bool) = state.withLockedValue { state in
             guard state.isOpen else { return (nil, false) }
             if finishing { state.finished = true }
             return (state.append(bytes, first: first), true)
@@ -176,22 +188,20 @@ package final class StreamBridge: BodySink, Sendable {
 
     /// The handler returned: the body ends after what is queued.
     package func finish() {
-        let wake: EventLoopPromise<Void>? = state.withLockedValue { state in
+        let wake: Parked? = state.withLockedValue { state in
             state.finished = true
-            defer { state.producerWaiting = nil }
-            return state.producerWaiting
+            return state.takeParked()
         }
-        wake?.succeed(())
+        wake?.waker.wake()
     }
 
     /// The writer failed midway: the bytes it queued (its writes returned, so they were taken) still go out,
     /// then the pull aborts instead of ending the body, and the connection closes (the body is cut short, not
     /// ended). Later writes fail.
     package func abort() {
-        let wake: EventLoopPromise<Void>? = state.withLockedValue { state in
+        let wake: Parked? = state.withLockedValue { state in
             state.aborted = true
-            defer { state.producerWaiting = nil }
-            return state.producerWaiting
+            return state.takeParked()
         }
         wakeLater(wake)
     }
@@ -199,19 +209,15 @@ package final class StreamBridge: BodySink, Sendable {
     /// The connection went away: writers fail from now on, what is queued is dropped, and the connection, if it
     /// still pulls, aborts instead of ending the body.
     package func fail() {
-        let (writer, wake): (CheckedContinuation<Void, any Error>?, EventLoopPromise<Void>?) = state.withLockedValue {
-            state in
+        let (writer, wake): (CheckedContinuation<Void, any Error>?, Parked?) = state.withLockedValue { state in
             state.failed = true
             state.queue.removeAll()
             state.queuedBytes = 0
-            defer {
-                state.writerWaiting = nil
-                state.producerWaiting = nil
-            }
-            return (state.writerWaiting, state.producerWaiting)
+            defer { state.writerWaiting = nil }
+            return (state.writerWaiting, state.takeParked())
         }
         writer?.resume(throwing: BodyWriterError.connectionClosed)
-        wake?.succeed(())
+        wake?.waker.wake()
     }
 
     /// The producer side, pulled by the connection.
@@ -230,9 +236,8 @@ package final class StreamBridge: BodySink, Sendable {
             }
             if state.failed || state.aborted { return (.abort, nil) }
             if state.finished { return (.end, nil) }
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            state.producerWaiting = promise
-            return (.wait(promise.futureResult), nil)
+            state.parked = Parked(waker: context.waker, loop: context.eventLoop)
+            return (.park, nil)
         }
         writer?.resume()
         return output

@@ -88,7 +88,7 @@ struct CountingProducer: ChatProducer {
         case .notifying(.fileRegion(let whole), let promise): return next(whole, promise)
         case .notifying(let data, _): completion.add(data.readableBytes)
         case .end, .abort: completion.finish()
-        case .wait: break
+        case .wait, .park: break
         }
         return output
     }

@@ -17,7 +17,8 @@ extension ResponseBody {
         case .producer(var producer, _):
             var out = ByteBuffer()
             let loop = MultiThreadedEventLoopGroup.singleton.any()
-            let context = ChatProducerContext(allocator: allocator, eventLoop: loop, preferredChunkSize: 64 * 1024)
+            let pull = DetachedProducerPull(allocator: allocator, eventLoop: loop, preferredChunkSize: 64 * 1024)
+            let context = pull.context
             while true {
                 switch producer.more(context) {
                 case .bytes(var b): out.writeBuffer(&b)
@@ -35,6 +36,7 @@ extension ResponseBody {
                     }
                     promise.succeed(())
                 case .wait(let future): try? await future.get()
+                case .park: await pull.parked()
                 case .end: return out
                 case .abort: throw BodyWriterError.aborted
                 }

@@ -197,6 +197,129 @@ struct ChatChannelTests {
         #expect(try h.written() == "bc")
     }
 
+    @Test("a producer that parks is pulled again when its waker is woken, on the loop or from another thread, and the output keeps its order")
+    func parkedProducer() throws {
+        /// Hands out what the test puts in its inbox, parking while it is empty; keeps the waker it was given.
+        final class Inbox: Sendable {
+            let items = NIOLockedValueBox<[String]>([])
+            let waker = NIOLockedValueBox<ChatProducerWaker?>(nil)
+            let pulls = NIOLockedValueBox(0)
+        }
+        struct Parker: ChatProducer {
+            let inbox: Inbox
+            mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+                inbox.pulls.withLockedValue { $0 += 1 }
+                inbox.waker.withLockedValue { $0 = context.waker }
+                let next = inbox.items.withLockedValue { $0.isEmpty ? nil : $0.removeFirst() }
+                guard let next else { return .park }
+                return next == "end" ? .end : .bytes(context.allocator.buffer(string: next))
+            }
+        }
+        let h = try ChatHarness()
+        let inbox = Inbox()
+        h.chat.push(producer: Parker(inbox: inbox))
+        h.chat.push("!")
+        #expect(try h.written() == "")
+        #expect(inbox.pulls.withLockedValue { $0 } == 1)
+        // Woken on the loop: pulled at once, and parks again once the inbox is empty.
+        inbox.items.withLockedValue { $0 = ["a", "b"] }
+        inbox.waker.withLockedValue { $0 }?.wake()
+        #expect(try h.written() == "ab")
+        #expect(inbox.pulls.withLockedValue { $0 } == 4)
+        // A wake with nothing new is one more pull, and the producer parks again.
+        inbox.waker.withLockedValue { $0 }?.wake()
+        #expect(inbox.pulls.withLockedValue { $0 } == 5)
+        #expect(try h.written() == "")
+        inbox.items.withLockedValue { $0 = ["c", "end"] }
+        inbox.waker.withLockedValue { $0 }?.wake()
+        #expect(try h.written() == "c!")  // the producer ended; the bytes pushed after it follow
+    }
+
+    @Test("a parked producer woken from another thread is pulled on its channel's loop")
+    func parkedProducerWokenOffLoop() async throws {
+        final class Inbox: Sendable {
+            let items = NIOLockedValueBox<[String]>([])
+            let waker = NIOLockedValueBox<ChatProducerWaker?>(nil)
+            let pulledOnLoop = NIOLockedValueBox<[Bool]>([])
+        }
+        struct Parker: ChatProducer {
+            let inbox: Inbox
+            mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+                inbox.pulledOnLoop.withLockedValue { $0.append(context.eventLoop.inEventLoop) }
+                inbox.waker.withLockedValue { $0 = context.waker }
+                let next = inbox.items.withLockedValue { $0.isEmpty ? nil : $0.removeFirst() }
+                guard let next else { return .park }
+                return next == "end" ? .end : .bytes(context.allocator.buffer(string: next))
+            }
+        }
+        let channel = NIOAsyncTestingChannel()
+        let inbox = Inbox()
+        try await channel.eventLoop.submit {
+            try ChatChannel.serve(ScriptedProtocol(), configuration: ChatConfiguration(), on: channel)
+        }.get()
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        try await channel.eventLoop.submit {
+            let handler = try channel.pipeline.syncOperations.handler(type: ChatChannelHandler.self)
+            handler.chat.push(producer: Parker(inbox: inbox))
+        }.get()
+        let waker = try #require(inbox.waker.withLockedValue { $0 })
+        inbox.items.withLockedValue { $0 = ["off", "end"] }
+        #expect(!channel.eventLoop.inEventLoop)
+        waker.wake()  // from the test's thread
+        let written = try await channel.waitForOutboundWrite(as: IOData.self)
+        guard case .byteBuffer(let bytes) = written else {
+            Issue.record("not bytes: \(written)")
+            return
+        }
+        #expect(String(buffer: bytes) == "off")
+        #expect(inbox.pulledOnLoop.withLockedValue { $0 }.allSatisfy { $0 })
+        _ = try? await channel.finish()
+    }
+
+    @Test("a wake that comes while the producer runs is not lost: its park is pulled again at once")
+    func wakeWhileRunning() throws {
+        struct WakesItself: ChatProducer {
+            var step = 0
+            mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+                step += 1
+                switch step {
+                case 1:
+                    context.waker.wake()  // data arrives while the producer is being pulled, before it parks
+                    return .park
+                case 2: return .bytes(context.allocator.buffer(string: "late"))
+                default: return .end
+                }
+            }
+        }
+        let h = try ChatHarness()
+        h.chat.push(producer: WakesItself())
+        h.chat.push("!")
+        #expect(try h.written() == "late!")
+    }
+
+    @Test("a parked producer is cancelled when the connection closes, and a wake after that does nothing")
+    func parkedProducerCancelled() throws {
+        final class Seen: Sendable {
+            let cancels = NIOLockedValueBox(0)
+            let waker = NIOLockedValueBox<ChatProducerWaker?>(nil)
+        }
+        struct Parks: ChatProducer {
+            let seen: Seen
+            mutating func more(_ context: ChatProducerContext) -> ChatProducerOutput {
+                seen.waker.withLockedValue { $0 = context.waker }
+                return .park
+            }
+            mutating func cancel() { seen.cancels.withLockedValue { $0 += 1 } }
+        }
+        let h = try ChatHarness()
+        let seen = Seen()
+        h.chat.push(producer: Parks(seen: seen))
+        try h.channel.close().wait()
+        #expect(seen.cancels.withLockedValue { $0 } == 1)
+        seen.waker.withLockedValue { $0 }?.wake()
+        #expect(seen.cancels.withLockedValue { $0 } == 1)
+    }
+
     @Test("a 100 MiB producer is pulled lazily: queued bytes stay bounded by the socket's capacity")
     func largeProducerIsLazy() throws {
         let socket = SlowSocket(capacity: 256 * 1024)

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Testing
 
 @testable import HTTPChatCore
 @testable import HTTPChatServer
@@ -12,6 +13,7 @@ enum Pulled: Equatable, CustomStringConvertible {
     case notifyingBytes([UInt8])
     case notifyingFile(Range<Int>)
     case wait
+    case park
     case end
     case abort
 
@@ -22,6 +24,7 @@ enum Pulled: Equatable, CustomStringConvertible {
         case .notifying(.byteBuffer(let b), _): self = .notifyingBytes(Array(b.readableBytesView))
         case .notifying(.fileRegion(let r), _): self = .notifyingFile(r.readerIndex..<r.endIndex)
         case .wait: self = .wait
+        case .park: self = .park
         case .end: self = .end
         case .abort: self = .abort
         }
@@ -34,6 +37,7 @@ enum Pulled: Equatable, CustomStringConvertible {
         case .notifyingBytes(let b): "notifying(\(String(decoding: b, as: UTF8.self).debugDescription))"
         case .notifyingFile(let r): "notifyingFile(\(r))"
         case .wait: "wait"
+        case .park: "park"
         case .end: "end"
         case .abort: "abort"
         }
@@ -113,18 +117,29 @@ final class PromiseLog: Sendable {
     }
 }
 
-/// A producer context on one of NIO's shared loops.
-func producerContext(chunkSize: Int = 64 * 1024) -> ChatProducerContext {
-    ChatProducerContext(
+/// A producer pull on one of NIO's shared loops (its context's waker ends a `parked()` wait).
+func detachedPull(chunkSize: Int = 64 * 1024) -> DetachedProducerPull {
+    DetachedProducerPull(
         allocator: ByteBufferAllocator(), eventLoop: MultiThreadedEventLoopGroup.singleton.any(), preferredChunkSize: chunkSize
     )
 }
 
-/// Pulls `producer` as the chat channel would, up to `limit` pulls: empty bytes are skipped, waits are awaited,
-/// notifying writes are completed (succeeded) as the channel does once they are written. Returns every
-/// non-empty piece and the final `.end` or `.abort` (nothing final if the limit was reached first).
-func pullAll(_ producer: inout some ChatProducer, context: ChatProducerContext = producerContext(), limit: Int = 100_000) async throws -> [Pulled] {
+/// A producer context on one of NIO's shared loops.
+func producerContext(chunkSize: Int = 64 * 1024) -> ChatProducerContext {
+    detachedPull(chunkSize: chunkSize).context
+}
+
+/// Pulls `producer` as the chat channel would, up to `limit` pulls: empty bytes are skipped, waits are awaited
+/// (a park until the context's waker is woken), notifying writes are completed (succeeded) as the channel does
+/// once they are written. Returns every non-empty piece and the final `.end` or `.abort` (nothing final if the
+/// limit was reached first).
+func pullAll(
+    _ producer: inout some ChatProducer, context: ChatProducerContext? = nil, pull: DetachedProducerPull = detachedPull(),
+    limit: Int = 100_000
+) async throws -> [Pulled] {
     var out: [Pulled] = []
+    let ownContext = context == nil
+    let context = context ?? pull.context
     for _ in 0..<limit {
         let output = producer.more(context)
         switch output {
@@ -132,6 +147,14 @@ func pullAll(_ producer: inout some ChatProducer, context: ChatProducerContext =
             continue
         case .wait(let future):
             try? await future.get()
+            continue
+        case .park:
+            // Only `pull`'s own context wakes `parked()`; a park under another context would wait forever.
+            guard ownContext else {
+                Issue.record("the producer parked under a context whose waker nobody wakes")
+                return out
+            }
+            await pull.parked()
             continue
         case .notifying(_, let promise):
             out.append(Pulled(output))
@@ -155,7 +178,7 @@ func concatenated(_ pieces: [Pulled], fd: CInt? = nil) throws -> [UInt8] {
         case .fileRegion(let r), .notifyingFile(let r):
             guard let fd else { continue }
             try out.writePositionalRead(fd: fd, offset: r.lowerBound, count: r.count)
-        case .wait, .end, .abort: break
+        case .wait, .park, .end, .abort: break
         }
     }
     return Array(out.readableBytesView)

@@ -305,12 +305,14 @@ struct ServerSentEventTests {
         #expect(stalled <= 70, "\(stalled) KiB-events sent with nobody reading: the bridge holds 64 KiB")
         // Pulling lets it go on.
         var producer = StreamBridgeProducer(bridge: bridge)
-        let context = ChatProducerContext(allocator: ByteBufferAllocator(), eventLoop: MultiThreadedEventLoopGroup.singleton.any(), preferredChunkSize: 65536)
+        let pull = DetachedProducerPull(
+            allocator: ByteBufferAllocator(), eventLoop: MultiThreadedEventLoopGroup.singleton.any(), preferredChunkSize: 65536
+        )
         var bytes = 0
         pulling: while true {
-            switch producer.more(context) {
+            switch producer.more(pull.context) {
             case .bytes(let b): bytes += b.readableBytes
-            case .wait(let f): try await f.get()
+            case .park: await pull.parked()
             case .end: break pulling
             default: Issue.record("unexpected output"); break pulling
             }

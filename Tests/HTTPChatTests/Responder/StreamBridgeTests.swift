@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 @testable import HTTPChatTesting
 import Testing
 
@@ -34,23 +35,41 @@ struct StreamBridgeTests {
         #expect(try await pullAll(&producer) == [.bytes(Array("ab")), .bytes(Array("cd")), .end])
     }
 
-    @Test("a pull with nothing queued waits, and the wait ends with the next write, the finish or a failure",
-          arguments: ["write", "finish", "fail"])
-    func pullWaits(_ event: String) async throws {
+    @Test("a pull with nothing queued parks (no promise), and the next write, the finish or a failure wakes it",
+          arguments: ["write", "finish", "fail", "abort"])
+    func pullParks(_ event: String) async throws {
         let bridge = StreamBridge()
-        let context = producerContext()
-        guard case .wait(let future) = bridge.pull(context) else {
-            Issue.record("an empty bridge did not wait")
-            return
-        }
+        let pull = detachedPull()
+        #expect(Pulled(bridge.pull(pull.context)) == .park)
         switch event {
         case "write": try await bridge.write(ByteBuffer(string: "x"))
         case "finish": bridge.finish()
+        case "abort": bridge.abort()
         default: bridge.fail()
         }
-        try await future.get()
+        await pull.parked()
         let want: Pulled = event == "write" ? .bytes(Array("x")) : event == "finish" ? .end : .abort
-        #expect(Pulled(bridge.pull(context)) == want, "\(event)")
+        #expect(Pulled(bridge.pull(pull.context)) == want, "\(event)")
+    }
+
+    @Test("a park is woken once per wait: a second write while still parked is taken by the same wake")
+    func oneWakePerPark() async throws {
+        let bridge = StreamBridge()
+        let wakes = NIOLockedValueBox(0)
+        let context = ChatProducerContext(
+            allocator: ByteBufferAllocator(), eventLoop: MultiThreadedEventLoopGroup.singleton.any(), preferredChunkSize: 1024,
+            waker: ChatProducerWaker { wakes.withLockedValue { $0 += 1 } }
+        )
+        #expect(Pulled(bridge.pull(context)) == .park)
+        try await bridge.write(ByteBuffer(string: "a"))
+        try await bridge.write(ByteBuffer(string: "b"))
+        // The wake runs on the context's loop (the writer is not in a batch of the connection's executor).
+        #expect(try await eventually { wakes.withLockedValue { $0 } == 1 })
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(wakes.withLockedValue { $0 } == 1)
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("a")))
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("b")))
+        #expect(Pulled(bridge.pull(context)) == .park)
     }
 
     @Test("a failure drops what is queued, aborts the pull, and fails later writes")
@@ -130,16 +149,14 @@ struct StreamBridgeTests {
         #expect(try await pullAll(&producer) == [.bytes(Array("5678")), .bytes(Array("9")), .end])
     }
 
-    @Test("writeIfRoom wakes a waiting pull")
+    @Test("writeIfRoom wakes a parked pull")
     func writeIfRoomWakes() async throws {
         let bridge = StreamBridge()
-        guard case .wait(let future) = bridge.pull(producerContext()) else {
-            Issue.record("an empty bridge did not wait")
-            return
-        }
+        let pull = detachedPull()
+        #expect(Pulled(bridge.pull(pull.context)) == .park)
         #expect(bridge.writeIfRoom(ByteBuffer(string: "x")) == .written)
-        try await future.get()
-        #expect(Pulled(bridge.pull(producerContext())) == .bytes(Array("x")))
+        await pull.parked()
+        #expect(Pulled(bridge.pull(pull.context)) == .bytes(Array("x")))
     }
 
     @Test("bytes enqueued as the last ones end the body in the same step: every later write is refused")

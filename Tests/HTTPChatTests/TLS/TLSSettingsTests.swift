@@ -204,6 +204,9 @@ private func pull<P: ChatProducer>(_ producer: P, chunk: Int) async throws -> (P
             case .wait(let future):
                 future.whenComplete { _ in step() }
                 return
+            case .park:
+                done.succeed("parked")  // no producer pulled here parks
+                return
             case .end:
                 done.succeed("end")
                 return

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
+@testable import HTTPChatCore
 @testable import HTTPChatServer
 
 /// How often the queue asked the connection to read again.
@@ -138,9 +139,8 @@ struct EventLoopTaskExecutorTests {
             // Three tasks started in one loop task: their first jobs are queued together.
             (0..<3).map { i in
                 Task(executorPreference: executor) {
-                    let promise = loop.makePromise(of: Void.self)
-                    promise.futureResult.whenSuccess { log.withLockedValue { $0.append("wake \(i)") } }
-                    let deferred = executor.afterBatch(promise)
+                    let waker = ChatProducerWaker { log.withLockedValue { $0.append("wake \(i)") } }
+                    let deferred = executor.afterBatch(waker)
                     log.withLockedValue { $0.append("job \(i) deferred \(deferred)") }
                 }
             }
@@ -152,13 +152,9 @@ struct EventLoopTaskExecutorTests {
             ]
         )
         // Outside a job (on the loop or not) there is no batch to wait for.
-        let offLoop = loop.makePromise(of: Void.self)
-        #expect(!executor.afterBatch(offLoop))
-        offLoop.succeed(())
+        #expect(!executor.afterBatch(ChatProducerWaker {}))
         let onLoop = try await loop.submit { () -> Bool in
-            let promise = loop.makePromise(of: Void.self)
-            defer { promise.succeed(()) }
-            return executor.afterBatch(promise)
+            executor.afterBatch(ChatProducerWaker {})
         }.get()
         #expect(!onLoop)
     }
