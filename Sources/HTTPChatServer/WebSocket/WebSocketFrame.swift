@@ -80,8 +80,7 @@ public struct WebSocketFrame: Sendable, Hashable {
 
     /// The frame's bytes as a server sends them.
     public var serverBytes: ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(payload.readableBytes + 10)
+        var buffer = ByteBufferAllocator().buffer(capacity: payload.readableBytes + 10)
         write(into: &buffer)
         return buffer
     }
@@ -255,14 +254,20 @@ public struct WebSocketFrameDecoder: Sendable {
             var payload = ByteBuffer()
             swap(&payload, &collected)
             // A payload taken from a read as it was shares the read buffer's storage: a small message a handler
-            // keeps must not keep a large read buffer alive, so it moves to storage of its own size. (Unmasking
-            // writes the bytes, so a shared payload would be copied anyway.)
+            // keeps must not keep a large read buffer alive, so it is unmasked into storage of its own size, in
+            // the one pass that reads it (unmasking in place would copy the shared storage first anyway).
             if payload.storageCapacity - payload.readableBytes > max(1024, payload.readableBytes) {
                 var own = ByteBufferAllocator().buffer(capacity: payload.readableBytes)
-                own.writeImmutableBuffer(payload)
+                payload.withUnsafeReadableBytes { source in
+                    _ = own.writeWithUnsafeMutableBytes(minimumWritableBytes: source.count) { target in
+                        Self.unmask(source, into: target, mask: mask)
+                        return source.count
+                    }
+                }
                 payload = own
+            } else {
+                payload.withUnsafeMutableReadableBytes { Self.unmask($0, mask: mask) }
             }
-            payload.withUnsafeMutableReadableBytes { Self.unmask($0, mask: mask) }
             state = .header
             return Self.frame(first: first, payload: payload)
         }
@@ -271,18 +276,24 @@ public struct WebSocketFrameDecoder: Sendable {
     /// XORs `bytes` with the 4-byte `mask` (its first byte the high one, as it came on the wire), eight bytes at
     /// a time, then the tail.
     static func unmask(_ bytes: UnsafeMutableRawBufferPointer, mask: UInt32) {
-        guard let base = bytes.baseAddress else { return }
+        unmask(UnsafeRawBufferPointer(bytes), into: bytes, mask: mask)
+    }
+
+    /// Writes `source` XORed with `mask` into `target` (at least as long; the two may be the same memory).
+    static func unmask(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, mask: UInt32) {
+        guard let from = source.baseAddress, let to = target.baseAddress else { return }
+        precondition(target.count >= source.count, "unmask: the target is shorter than the source")
         let inMemoryOrder = mask.bigEndian
         let wide = UInt64(inMemoryOrder) | UInt64(inMemoryOrder) << 32  // the mask twice, in memory order
         var index = 0
-        while index + 8 <= bytes.count {
-            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            base.storeBytes(of: word ^ wide, toByteOffset: index, as: UInt64.self)
+        while index + 8 <= source.count {
+            let word = from.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            to.storeBytes(of: word ^ wide, toByteOffset: index, as: UInt64.self)
             index += 8
         }
         withUnsafeBytes(of: inMemoryOrder) { key in
-            while index < bytes.count {
-                bytes[index] ^= key[index & 3]
+            while index < source.count {
+                target[index] = source[index] ^ key[index & 3]
                 index += 1
             }
         }

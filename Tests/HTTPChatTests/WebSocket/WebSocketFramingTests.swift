@@ -203,6 +203,18 @@ struct WebSocketFramingTests {
                 }
                 #expect(Array(storage[offset..<(offset + length)]) == plain, "length \(length) offset \(offset)")
                 #expect(storage.last == 0xEE && storage.prefix(offset).allSatisfy { $0 == 0xEE }, "wrote outside the payload")
+                // Out of place, into storage of its own (a payload that shared a large read buffer).
+                let masked = plain.enumerated().map { $1 ^ mask[$0 & 3] }
+                var target = [UInt8](repeating: 0xEE, count: offset + length + 1)
+                masked.withUnsafeBytes { source in
+                    target.withUnsafeMutableBytes { all in
+                        WebSocketFrameDecoder.unmask(
+                            source, into: UnsafeMutableRawBufferPointer(rebasing: all[offset..<(offset + length)]), mask: key
+                        )
+                    }
+                }
+                #expect(Array(target[offset..<(offset + length)]) == plain, "out of place: length \(length) offset \(offset)")
+                #expect(target.last == 0xEE && target.prefix(offset).allSatisfy { $0 == 0xEE }, "wrote outside the target")
             }
         }
     }
