@@ -379,30 +379,36 @@ public final class ChatChannel {
     private func pump() {
         guard let context else { return }
         pump: while state.isActive {
-            if case .ready(var producer) = current {
+            if case .ready = current {
                 guard isWritable else { break pump }
-                let producerContext = producerContext
-                current = .running
+                // Out of the slot while it runs (moved, not copied): pushes made meanwhile queue behind it.
+                var slot = Pulling.running
+                swap(&slot, &current)
+                guard case .ready(var producer) = consume slot else { break pump }
                 let result = producer.more(producerContext)
                 guard case .running = current else {
                     producer.cancel()  // the connection closed while it ran
                     break pump
                 }
-                current = .ready(producer)
+                // The producer goes back to the slot before anything is written: a write can close the
+                // connection, and the close cancels what is in the slot.
                 switch result {
                 case .bytes(let bytes):
+                    current = .ready(producer)
                     if bytes.readableBytes > 0 {
                         handedBytes += bytes.readableBytes
                         context.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
                         unflushed = true
                     }
                 case .fileRegion(let region):
+                    current = .ready(producer)
                     if region.readableBytes > 0 {
                         handedBytes += region.readableBytes
                         context.write(NIOAny(IOData.fileRegion(region)), promise: nil)
                         unflushed = true
                     }
                 case .notifying(let data, let promise):
+                    current = .ready(producer)
                     handedBytes += data.readableBytes
                     context.write(NIOAny(data), promise: promise)
                     unflushed = true
@@ -417,6 +423,7 @@ public final class ChatChannel {
                 case .park:
                     if wokenEarly {
                         wokenEarly = false  // woken while it ran: pull it again
+                        current = .ready(producer)
                     } else {
                         current = .parked(producer)
                         break pump

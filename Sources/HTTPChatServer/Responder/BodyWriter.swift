@@ -51,7 +51,7 @@ package protocol BodySink: Sendable {
 package final class StreamBridge: BodySink, Sendable {
     /// Everything that changes, behind one lock and reached through one access per operation.
     private struct State {
-        var queue = CircularBuffer<ByteBuffer>(initialCapacity: 4)
+        var queue = CircularBuffer<ByteBuffer>(initialCapacity: 1)  // grows when writes outrun the socket
         var queuedBytes = 0
         var finished = false
         var failed = false
