@@ -127,22 +127,30 @@ package final class StreamBridge: BodySink, Sendable {
         case written
         /// Not queued: the bridge has finished or failed.
         case closed
-        /// Not queued: it would pass the high-water mark (``write(_:)`` queues it and waits).
+        /// Not queued: it would pass the high-water mark, or a writer waits for room (``write(_:)`` queues it
+        /// and waits).
         case full
     }
 
-    /// Queues `bytes` only when they fit below the high-water mark, without waiting and without a task: one
-    /// lock. A writer that runs on the loop queues a run of small writes this way before the connection pulls.
+    /// Queues `bytes` only when they fit below the high-water mark and no writer waits for room, without
+    /// waiting and without a task: one lock. A writer that runs on the loop queues a run of small writes this
+    /// way before the connection pulls. While a writer waits, every other goes the waiting way (in turns, for
+    /// a WebSocket): writers that never wait must not keep the queue above the low-water mark and starve it.
     func writeIfRoom(_ bytes: ByteBuffer) -> WriteIfRoom {
         let highWaterMark = highWaterMark
         let (wake, outcome): (Parked?, WriteIfRoom) = state.withLockedValue { state in
             guard state.isOpen else { return (nil, .closed) }
-            guard state.queuedBytes + bytes.readableBytes <= highWaterMark else { return (nil, .full) }
+            guard state.writerWaiting == nil, state.queuedBytes + bytes.readableBytes <= highWaterMark else {
+                return (nil, .full)
+            }
             return (state.append(bytes), .written)
         }
         wakeLater(wake)
         return outcome
     }
+
+    /// Whether a writer waits for room (for tests).
+    var isWriterWaiting: Bool { state.withLockedValue { $0.writerWaiting != nil } }
 
     /// Waits until pulls bring the queue down to the low-water mark, or the bridge fails.
     private nonisolated(nonsending) func waitForRoom() async throws {

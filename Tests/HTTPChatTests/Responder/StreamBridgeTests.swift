@@ -149,6 +149,20 @@ struct StreamBridgeTests {
         #expect(try await pullAll(&producer) == [.bytes(Array("5678")), .bytes(Array("9")), .end])
     }
 
+    @Test("while a writer waits for room, writeIfRoom queues nothing: it may not keep the queue up and starve the waiting writer")
+    func writeIfRoomYieldsToAWaitingWriter() async throws {
+        let bridge = StreamBridge(highWaterMark: 8, lowWaterMark: 2)
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "12345")) == .written)
+        let waiting = Task { try await bridge.write(ByteBuffer(string: "6789")) }  // 9 queued: over the mark
+        let context = producerContext()
+        #expect(try await eventually { bridge.isWriterWaiting })
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("12345")))  // 4 left: room, but above the low mark
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "ab")) == .full, "a writer that does not wait overtook the waiting one")
+        #expect(Pulled(bridge.pull(context)) == .bytes(Array("6789")))  // 0 left: the waiting writer goes on
+        try await waiting.value
+        #expect(bridge.writeIfRoom(ByteBuffer(string: "ab")) == .written)
+    }
+
     @Test("writeIfRoom wakes a parked pull")
     func writeIfRoomWakes() async throws {
         let bridge = StreamBridge()
