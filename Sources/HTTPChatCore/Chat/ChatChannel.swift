@@ -438,8 +438,10 @@ public final class ChatChannel {
                 }
                 continue pump
             }
-            if case .waiting = current { break pump }
-            if case .parked = current { break pump }
+            switch current {
+            case .waiting, .parked: break pump  // pulled again when its future completes or its waker is woken
+            case .none, .ready, .running: break
+            }
             guard let item = queue.first else { break pump }
             switch item {
             case .bytes(let bytes):
