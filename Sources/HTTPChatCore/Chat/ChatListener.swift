@@ -125,6 +125,11 @@ public final class ChatListener: Sendable {
                 .serverChannelOption(.backlog, value: backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         }
+        if maxConnections < .max {
+            // One accept per read event: at the cap the limiter stops asking for reads, so clients wait in the
+            // backlog; NIO's default (4 per read) accepted sockets past the cap that then had to be held.
+            bootstrap = bootstrap.serverChannelOption(.maxMessagesPerRead, value: 1)
+        }
         return bootstrap
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
