@@ -78,6 +78,14 @@ public final class TestSocket: @unchecked Sendable {
         fd = -1
     }
 
+    /// Closes the socket abortively (`SO_LINGER` of zero): the server gets a reset, not a FIN.
+    public func reset() {
+        guard fd >= 0 else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
+
     /// Reads once into the buffer; returns false at end of stream.
     @discardableResult
     private func fill(max: Int = 64 * 1024) throws -> Bool {

@@ -292,7 +292,9 @@ public final class ChatChannel {
             context?.close(promise: nil)  // the peer closed its side: nothing can reset the answer any more
             return
         }
+        let first = state.end == .open
         state.inputEnded()
+        if first { chatProtocol.peerFinishedSending(chat: self) }
         processInput()
     }
 

@@ -33,6 +33,12 @@ public protocol ChatProtocol: AnyObject {
     /// Default: ``ChatChannel/closeWhenDone()``, so answers already queued are still sent.
     func inputClosed(chat: ChatChannel)
 
+    /// The peer finished sending, told at once, even while input is suspended (``inputClosed(chat:)`` still
+    /// follows once the bytes before the end are framed). A protocol that is working on an answer learns here
+    /// that its client has stopped sending: an HTTP client that closed the connection looks the same as one
+    /// that only half-closed it until something is written. Default: nothing.
+    func peerFinishedSending(chat: ChatChannel)
+
     /// The owner of the listener asked the connection to wind down (graceful shutdown).
     /// Default: ``ChatChannel/closeWhenDone()``.
     func shutdownRequested(chat: ChatChannel)
@@ -48,6 +54,8 @@ extension ChatProtocol {
     public func inputFailed(_ error: ChatFramingError, chat: ChatChannel) { chat.closeWhenDone() }
     /// Closes after pending output.
     public func inputClosed(chat: ChatChannel) { chat.closeWhenDone() }
+    /// Does nothing.
+    public func peerFinishedSending(chat: ChatChannel) {}
     /// Closes after pending output.
     public func shutdownRequested(chat: ChatChannel) { chat.closeWhenDone() }
     /// Does nothing.

@@ -46,6 +46,35 @@ public protocol FileProvider: Sendable {
     /// - Returns: the entries in no particular order, or nil when `path` names no folder.
     /// - Throws: as ``open(_:memoryLimit:)``.
     func list(_ path: [String]) async throws -> [FolderEntry]?
+
+    /// As ``list(_:)``, but stops reading past `limit` entries, and stops early when the calling task is
+    /// cancelled (its client went away): the file server asks this way, so a folder of millions of names costs
+    /// no more than `limit + 1` entries' memory and time.
+    ///
+    /// - Parameters:
+    ///   - path: the segments below the root; empty for the root itself.
+    ///   - limit: how many entries the caller can use; one more is returned when there are more.
+    /// - Returns: at most `limit + 1` entries (more than `limit` says the folder holds more), or nil when
+    ///   `path` names no folder.
+    /// - Throws: as ``open(_:memoryLimit:)``; `CancellationError` when the task was cancelled meanwhile.
+    func list(_ path: [String], limit: Int) async throws -> [FolderEntry]?
+}
+
+extension FileProvider {
+    /// Lists the whole folder with ``list(_:)`` and keeps `limit + 1` entries: a provider that can stop
+    /// reading early (``LocalFileProvider`` does) implements it itself.
+    ///
+    /// - Parameters:
+    ///   - path: the segments below the root.
+    ///   - limit: how many entries the caller can use.
+    /// - Returns: at most `limit + 1` entries, or nil when `path` names no folder.
+    /// - Throws: as ``list(_:)``; `CancellationError` when the task was cancelled.
+    public func list(_ path: [String], limit: Int) async throws -> [FolderEntry]? {
+        try Task.checkCancellation()
+        guard let all = try await list(path) else { return nil }
+        try Task.checkCancellation()
+        return all.count > limit ? Array(all.prefix(max(0, limit) + 1)) : all
+    }
 }
 
 /// What a ``FileProvider`` found at a path.

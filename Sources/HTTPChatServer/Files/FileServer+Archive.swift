@@ -21,10 +21,25 @@ extension FileServer {
     /// - Parameters:
     ///   - path: the folder, below the root (`/`-separated, empty for the root).
     ///   - request: the request (conditions and ranges).
+    /// At most ``FileServerOptions/archiveMaxConcurrent`` archives are planned or sent at once (a slot is
+    /// taken before planning and given back when the response's body ends, fails or is dropped); past it,
+    /// 503 with `Retry-After`. Planning stops between two folders once the request's task is cancelled (the
+    /// client went away: ``HTTPConnection`` cancels it), and lists no folder past what the entry cap leaves.
+    ///
+    /// - Parameters:
+    ///   - path: the folder, below the root (`/`-separated, empty for the root).
+    ///   - request: the request (conditions and ranges).
     /// - Returns: 200, 206, 304, 412 or 416.
     /// - Throws: ``HTTPError`` 404 when the folder went away, 403 when it holds more than
-    ///   ``FileServerOptions/archiveMaxEntries`` entries or a name too long for ZIP.
+    ///   ``FileServerOptions/archiveMaxEntries`` entries or a name too long for ZIP, 503 when
+    ///   ``FileServerOptions/archiveMaxConcurrent`` archives are under way; `CancellationError` when the
+    ///   task was cancelled.
     func archiveResponse(folder path: String, request: Request) async throws -> Response {
+        guard let slot = archiveSlots.take() else {
+            throw HTTPError(
+                .serviceUnavailable, "Too many folder downloads at once: try again shortly.", headerFields: [.retryAfter: "2"]
+            )
+        }
         let segments = OpenFileCache.components(path)
         guard case .folder(let folder) = try await provider.open(segments, memoryLimit: 0) else { throw HTTPError(.notFound) }
         let entries = try await Self.archiveEntries(provider, folder: segments, identity: folder, hidden: options.hidden, maxEntries: options.archiveMaxEntries)
@@ -39,7 +54,7 @@ extension FileServer {
         let provider = self.provider
         let cache = archiveCRCs
         return respond(size: layout.length, validators, fields: fields, request: request, allowRanges: true) { parts, length in
-            ResponseBody(producer: ZipArchiveProducer(layout: layout, provider: provider, cache: cache, parts: parts), length: length)
+            ResponseBody(producer: ZipArchiveProducer(layout: layout, provider: provider, cache: cache, parts: parts, slot: slot), length: length)
         }
     }
 
@@ -49,9 +64,12 @@ extension FileServer {
         return String(last)
     }
 
-    /// The entries of the folder `folder`'s archive, walked depth first through `provider`.
+    /// The entries of the folder `folder`'s archive, walked depth first through `provider`. The task's
+    /// cancellation is checked before each folder is listed, and no folder is read past the entries the cap
+    /// still allows, so neither an abandoned request nor a folder of millions of names runs on.
     ///
-    /// - Throws: ``HTTPError`` 403 past `maxEntries` entries or for a name longer than ZIP's 65,535 bytes.
+    /// - Throws: ``HTTPError`` 403 past `maxEntries` entries or for a name longer than ZIP's 65,535 bytes;
+    ///   `CancellationError` once the task is cancelled.
     static func archiveEntries(
         _ provider: any FileProvider, folder: [String], identity: FileInfo, hidden: Bool, maxEntries: Int
     ) async throws -> [ZipLayout.Entry] {
@@ -62,19 +80,26 @@ extension FileServer {
             /// The folders above it, by device and inode, to skip a link back up.
             var above: [FileIdentity]
         }
+        let tooMany = HTTPError(.forbidden, "This folder holds more than \(maxEntries) files and folders: too many to download as one archive.")
+        var entries: [ZipLayout.Entry] = []
+        var stack: [Pending] = []
         func children(_ path: [String], _ prefix: String, _ above: [FileIdentity]) async throws -> [Pending] {
-            guard let listed = try await provider.list(path) else { return [] }  // gone meanwhile: as if empty
+            try Task.checkCancellation()
+            // No folder is read far past the cap: names left out (hidden ones) do not count against it, but a
+            // folder of more than twice the cap is refused without reading the rest.
+            let readLimit = maxEntries > Int.max / 2 ? Int.max - 1 : 2 * maxEntries
+            guard let listed = try await provider.list(path, limit: readLimit) else { return [] }  // gone meanwhile: as if empty
+            guard listed.count <= readLimit else { throw tooMany }
             return listed
                 // Hidden names unless asked for; entries the server may not read are left out (opening them
-                // mid-archive would cut it short), as the listing shows them without a link.
-                .filter { isServed($0.name, hidden: hidden) && $0.isReadable }
+                // mid-archive would cut it short), as the listing shows them without a link; so are names an
+                // extractor could read as another path (``ZipLayout/isSafeComponent(_:)``).
+                .filter { isServed($0.name, hidden: hidden) && $0.isReadable && ZipLayout.isSafeComponent($0.name) }
                 .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
                 .map { Pending(path: path + [$0.name], name: prefix + $0.name + ($0.info.isDirectory ? "/" : ""), info: $0.info, above: above) }
         }
-        let tooMany = HTTPError(.forbidden, "This folder holds more than \(maxEntries) files and folders: too many to download as one archive.")
-        var entries: [ZipLayout.Entry] = []
-        var stack = Array(try await children(folder, "", [FileIdentity(identity)]).reversed())
-        guard stack.count <= maxEntries else { throw tooMany }
+        let top = try await children(folder, "", [FileIdentity(identity)])
+        stack = top.reversed()
         while let next = stack.popLast() {
             let id = FileIdentity(next.info)
             if next.info.isDirectory, next.above.contains(id) { continue }  // a link to a folder above: a loop
@@ -83,7 +108,8 @@ extension FileServer {
             }
             entries.append(ZipLayout.Entry(path: next.path, name: Array(next.name.utf8), info: next.info))
             if next.info.isDirectory {
-                stack += try await children(next.path, next.name, next.above + [id]).reversed()
+                let inside = try await children(next.path, next.name, next.above + [id])
+                stack += inside.reversed()
             }
             guard entries.count + stack.count <= maxEntries else { throw tooMany }
         }

@@ -21,9 +21,23 @@ public struct FileServerOptions: Sendable {
     /// listing does). Off, `?download=zip` is an ordinary request: the listing, `index.html`, or 404.
     public var archive = true
     /// The most files and folders one archive may hold (default 100,000): planning a larger tree stops there
-    /// and answers 403. Planning costs one ``FileProvider/list(_:)`` per folder, off the event loops, and
+    /// and answers 403; so does a single folder of more than twice as many names (hidden ones included), read
+    /// no further. Planning costs one ``FileProvider/list(_:limit:)`` per folder, off the event loops, and
     /// about 200 bytes per entry while the archive is sent.
     public var archiveMaxEntries = 100_000
+    /// The most archives planned or sent at once (default 8): past it, `503 Service Unavailable` with
+    /// `Retry-After`. Each holds its plan (about 200 bytes per entry) until its body ends; a client that
+    /// goes away stops its planning between two folders and gives its slot back.
+    public var archiveMaxConcurrent = 8
+    /// The most entries a folder listing reads (default 100,000): a larger folder answers 403 instead of a
+    /// page of millions of lines, having read no more than this many names.
+    public var listingMaxEntries = 100_000
+    /// The most folder listings read at once (default 32): past it, `503 Service Unavailable` with
+    /// `Retry-After`.
+    public var listingMaxConcurrent = 32
+    /// The most responses compressed on the fly at once (default 64; each holds a zlib stream of about
+    /// 256 KiB): past it, a file is sent uncompressed, which every client accepts.
+    public var gzipMaxConcurrent = 64
     /// Serve names starting with `.` (default off: they are 404, at any depth).
     public var hidden = false
     /// Follow symlinks whose targets leave the root (default off: only links that stay inside are followed).
@@ -122,6 +136,12 @@ public struct FileServer: ImmediateHTTPResponder {
     let uploadStore: UploadStore?
     /// CRC-32s of files sent in archives, kept for resumed downloads (``ZipCRCCache``).
     let archiveCRCs = ZipCRCCache()
+    /// Archives being planned or sent (``FileServerOptions/archiveMaxConcurrent``).
+    let archiveSlots: WorkSlots
+    /// Folder listings being read (``FileServerOptions/listingMaxConcurrent``).
+    let listingSlots: WorkSlots
+    /// Responses being compressed on the fly (``FileServerOptions/gzipMaxConcurrent``).
+    let gzipSlots: WorkSlots
 
     /// Creates a file server for a folder on disk (a ``LocalFileProvider`` with the options'
     /// ``FileServerOptions/followSymlinks`` and ``FileServerOptions/excludedFolders``).
@@ -154,6 +174,9 @@ public struct FileServer: ImmediateHTTPResponder {
         self.mountSegments = (try? CanonicalPath.segments(Substring(mountPath))) ?? []
         self.options = options
         self.cache = OpenFileCache(provider: provider, options: options)
+        self.archiveSlots = WorkSlots(capacity: options.archiveMaxConcurrent)
+        self.listingSlots = WorkSlots(capacity: options.listingMaxConcurrent)
+        self.gzipSlots = WorkSlots(capacity: options.gzipMaxConcurrent)
         if let local = provider as? LocalFileProvider {
             self.uploadStore = UploadStore(root: local.root, excluded: local.excludedFolders)
         } else {
@@ -204,13 +227,24 @@ public struct FileServer: ImmediateHTTPResponder {
             case .needs(let path):
                 resolved[path] = try await cache.resolve(path)
             case .listing(let path):
-                guard let found = try await provider.list(OpenFileCache.components(path)) else { throw HTTPError(.notFound) }
+                guard let slot = listingSlots.take() else {
+                    throw HTTPError(.serviceUnavailable, "Too many folder listings at once: try again shortly.", headerFields: [.retryAfter: "1"])
+                }
+                let limit = options.listingMaxEntries
+                let listed = try await provider.list(OpenFileCache.components(path), limit: limit)
+                guard let found = listed else { throw HTTPError(.notFound) }
+                guard found.count <= limit else {
+                    throw HTTPError(.forbidden, "This folder holds more than \(limit) files and folders: too many to list.")
+                }
+                try Task.checkCancellation()
                 let entries = found.filter { Self.isServed($0.name, hidden: options.hidden) }.map(DirectoryListing.Entry.init)
                 let segments = (try? request.pathSegments) ?? []
-                return DirectoryListing.response(
+                let page = DirectoryListing.response(
                     entries, segments: segments, mountDepth: mountSegments.count, request: request, archive: archives,
                     upload: uploads
                 )
+                withExtendedLifetime(slot) {}  // held while the page is made
+                return page
             case .archive(let path):
                 return try await archiveResponse(folder: path, request: request)
             }
@@ -303,12 +337,17 @@ public struct FileServer: ImmediateHTTPResponder {
             }
         }
         if compressible && !rangeRequested && encodings.contains("gzip") {
-            fields[.contentEncoding] = "gzip"
             let weak = Validators(etag: "W/" + f.validators.variant("gzip").etag, lastModified: info.mtimeSeconds)
             if let gzipped = f.gzipped(level: options.gzipLevel) {  // in memory: compressed once, kept
+                fields[.contentEncoding] = "gzip"
                 return .done(respond(bytes: gzipped, weak, fields: fields, request: request, allowRanges: false))
             }
-            return .done(respondStreamingGzip(f, weak, fields: fields, request: request))
+            // Compressing a file costs a zlib stream and pool time for as long as it is sent: past the cap the
+            // file goes uncompressed (identity is always acceptable), with its own validators below.
+            if let slot = gzipSlots.take() {
+                fields[.contentEncoding] = "gzip"
+                return .done(respondStreamingGzip(f, weak, fields: fields, request: request, slot: slot))
+            }
         }
         return .done(respond(f, f.validators, fields: fields, request: request, allowRanges: true))
     }
@@ -393,7 +432,9 @@ public struct FileServer: ImmediateHTTPResponder {
     }
 
     /// A large compressible file compressed as it is read: same conditions, never ranges, unknown length.
-    private func respondStreamingGzip(_ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request) -> Response {
+    private func respondStreamingGzip(
+        _ f: SharedFile, _ validators: Validators, fields: HTTPFields, request: Request, slot: WorkSlots.Slot
+    ) -> Response {
         respond(
             size: f.info.size, validators, fields: fields, request: request, allowRanges: false,
             body: { _, _ in
@@ -402,7 +443,7 @@ public struct FileServer: ImmediateHTTPResponder {
                     return ResponseBody(producer: GzipProducer(BufferProducer(bytes), level: options.gzipLevel), length: nil)
                 case .descriptor(let file):
                     // Compressed off the loop, a slice per pool job (FileGzipProducer says why).
-                    let producer = FileGzipProducer(file: file, range: 0..<f.info.size, level: options.gzipLevel)
+                    let producer = FileGzipProducer(file: file, range: 0..<f.info.size, level: options.gzipLevel, slot: slot)
                     return ResponseBody(producer: producer, length: nil)
                 }
             }

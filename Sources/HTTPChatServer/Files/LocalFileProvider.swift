@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -112,7 +113,33 @@ public struct LocalFileProvider: FileProvider {
     /// - Returns: the entries, or nil when `path` names no folder.
     /// - Throws: when NIO's thread pool is not running.
     public func list(_ path: [String]) async throws -> [FolderEntry]? {
+        try await read(path, limit: Int.max, stop: nil)
+    }
+
+    /// Lists the folder `path` names as ``list(_:)`` does, reading no more than `limit + 1` entries, and
+    /// stopping within 256 entries of the calling task's cancellation.
+    ///
+    /// - Parameters:
+    ///   - path: the segments below the root.
+    ///   - limit: how many entries the caller can use; one more says there are more.
+    /// - Returns: at most `limit + 1` entries, or nil when `path` names no folder.
+    /// - Throws: when NIO's thread pool is not running; `CancellationError` when the task was cancelled.
+    public func list(_ path: [String], limit: Int) async throws -> [FolderEntry]? {
+        try Task.checkCancellation()
+        let stop = NIOLockedValueBox(false)
+        let listed = try await withTaskCancellationHandler {
+            try await read(path, limit: limit, stop: stop)
+        } onCancel: {
+            stop.withLockedValue { $0 = true }
+        }
+        try Task.checkCancellation()
+        return listed
+    }
+
+    /// The listing, read on NIO's thread pool: at most `limit + 1` entries, and none more once `stop` is set.
+    private func read(_ path: [String], limit: Int, stop: NIOLockedValueBox<Bool>?) async throws -> [FolderEntry]? {
         let opener = self.opener
+        let most = limit == Int.max ? limit : max(0, limit) + 1
         return try await NIOThreadPool.singleton.runIfActive { () -> [FolderEntry]? in
             guard case .directory(let fd, _) = opener.open(path) else { return nil }
             guard let dir = fdopendir(fd) else {
@@ -122,7 +149,8 @@ public struct LocalFileProvider: FileProvider {
             defer { closedir(dir) }  // closes fd too
             let forbidden = opener.excludedIdentities()
             var entries: [FolderEntry] = []
-            while let item = readdir(dir) {
+            while entries.count < most, let item = readdir(dir) {
+                if let stop, entries.count % 256 == 255, stop.withLockedValue({ $0 }) { break }
                 let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
                     String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
                 }

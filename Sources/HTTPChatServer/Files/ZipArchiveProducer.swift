@@ -10,38 +10,40 @@ import Darwin
 #endif
 
 /// Sends a folder's ZIP archive, or byte ranges of it, as ``ZipLayout`` lays it out: records are made as
-/// bytes when they are reached, each file's bytes are sent from its descriptor with `sendfile` (file regions,
-/// which a TLS transport turns into bounded reads), and nothing holds more than one file or one record batch
-/// at a time, so memory stays constant whatever the archive's size.
+/// bytes when they are reached, each file's bytes are read on NIO's thread pool in pieces of ``readChunk``
+/// (the next piece read while the one before is on the wire), and nothing holds more than one file, two
+/// pieces or one record batch at a time, so memory stays constant whatever the archive's size.
 ///
-/// ## The CRC-32, and why the length is exact
+/// ## The CRC-32 is over the bytes sent
 ///
-/// A stored entry's CRC-32 is over its bytes, and `sendfile` never shows them to this process. The layout
-/// puts it after the data (a data descriptor, bit 3) and in the central directory, so no byte before a file's
-/// data depends on it and the length comes from sizes alone. While a file is sent, its CRC is computed on
-/// NIO's thread pool by reading a second descriptor of the same open file (a `NIOFileHandle` may not be used by
-/// two threads at once) in steps of ``crcStep`` (8 MiB, `pread` in 256 KiB pieces into one buffer); the file's bytes are sent only up to where the CRC has read, one step behind it,
-/// so the reading runs while the previous region is on the wire and `sendfile` finds the pages just read in
-/// the page cache (each file is read from the disk once in the usual case). The descriptor waits for the
-/// last step. Files up to ``inlineLimit`` come as bytes from the provider (read in the open's own hop) and
-/// their CRC is computed at once.
+/// A stored entry's CRC-32 is over its bytes. The layout puts it after the data (a data descriptor, bit 3)
+/// and in the central directory, so no byte before a file's data depends on it and the length comes from
+/// sizes alone. The CRC is computed over the very bytes this producer reads and sends (not over a read of
+/// its own ahead of a `sendfile`, which a file rewritten in place between the two would turn into the old
+/// file's CRC over the new file's bytes: an archive that arrives whole and wrong). Files up to
+/// ``inlineLimit`` come as bytes from the provider (read in the open's own hop) and are checksummed at once.
 ///
 /// A byte range needs the CRCs of the descriptors and central records it covers. A range that starts inside a
-/// file reads that file from its start (the CRC steps go first, unsent); central records need every file's
-/// CRC, so those not computed by this response are computed before the directory, one file after another, on
-/// the pool. Computed CRCs are kept in a ``ZipCRCCache`` by the file's device, inode, size and modification
-/// time, so a resumed download of an archive this server sent needs no second pass.
+/// file reads that file from its start (the pieces before the range are read for the CRC, unsent); central
+/// records need every file's CRC, so those not computed by this response are computed before the directory,
+/// one file after another, on the pool. Computed CRCs are kept in a ``ZipCRCCache`` by the file's device,
+/// inode, size and modification time, so a resumed download of an archive this server sent needs no second
+/// pass; a CRC from the cache is checked against the one computed whenever a file is sent from its start.
 ///
 /// ## Changes on disk
 ///
 /// Each file is opened when it is reached (through the same ``FileProvider``, so the root and link rules are
-/// those of the plan) and must have the size and identity the plan recorded; the CRC's last step checks
-/// `fstat` again. Any difference, an open that fails, or a short read ends the producer with `.abort`: the
-/// connection closes before `Content-Length` bytes, so the client never sees a body that looks whole.
-/// Folders and empty files are taken as planned (no bytes of theirs are sent).
+/// those of the plan) and must have the size and identity the plan recorded; after every piece read, `fstat`
+/// must still say the size, modification time, inode and device the plan recorded (a write in place changes
+/// the modification time). Any difference, an open that fails, a short read, or a computed CRC that differs
+/// from a cached one ends the producer with `.abort`: the connection closes before `Content-Length` bytes, so
+/// the client never sees a body that looks whole. Folders and empty files are taken as planned (no bytes of
+/// theirs are sent).
 struct ZipArchiveProducer: ChatProducer {
-    /// How far a CRC step reads before the bytes up to it may be sent.
+    /// How much a CRC pass over a file not being sent (for the central directory of a range) reads per pool job.
     static let crcStep = 8 * 1024 * 1024
+    /// How much of a file is read per pool job while it is sent.
+    static let readChunk = 256 * 1024
     /// Files up to this size are read with their open and checksummed inline (never more than this in memory).
     static let inlineLimit = 64 * 1024
     /// Central records are made in batches of about this many bytes.
@@ -63,30 +65,24 @@ struct ZipArchiveProducer: ChatProducer {
     private var session: Session?
     /// An open or a CRC pass this producer waits for.
     private var waiting: Waiting?
+    /// The file server's slot for an archive under way (see ``WorkSlots``), held until this producer ends.
+    private var slot: (any AnyObject & Sendable)?
 
     /// A file being sent, with its CRC so far.
     private struct Session {
         var index: Int
         var contents: FileContents
-        /// What the CRC steps read: a second descriptor of the same open file (or the bytes themselves).
-        var reader: FileContents
-        /// Whether its CRC is still to be computed (needed by a requested range and not known).
-        var wantCRC: Bool
+        /// Whether the CRC is being computed over the bytes read (they are read in order from the start).
+        var computing: Bool
         var crc: UInt32 = 0
         /// How many bytes from the start the CRC covers.
         var crcOffset = 0
-        /// The step in flight: its result box, where it ends, and the future to wait on.
-        var step: (box: Outcome<UInt32>, end: Int, done: EventLoopFuture<Void>)?
-    }
-
-    /// An entry opened for sending, with a second descriptor for its CRC steps when they are wanted.
-    private struct Opened: Sendable {
-        var lookup: FileLookup
-        var reader: OpenFile?
+        /// The read in flight: its result box, the bytes it reads, and the future to wait on.
+        var read: (box: Outcome<ByteBuffer>, range: Range<Int>, done: EventLoopFuture<Void>)?
     }
 
     private enum Waiting {
-        case open(Int, Outcome<Opened>, EventLoopFuture<Void>)
+        case open(Int, Outcome<FileLookup>, EventLoopFuture<Void>)
         case crcs(Outcome<[Int: UInt32]>, EventLoopFuture<Void>)
     }
 
@@ -97,7 +93,12 @@ struct ZipArchiveProducer: ChatProducer {
     ///   - provider: where the entries are opened (the plan's provider).
     ///   - cache: CRCs already known, and where new ones are kept.
     ///   - parts: what to send in order: literal bytes, and `.file(range)` for a range of the archive.
-    init(layout: ZipLayout, provider: any FileProvider, cache: ZipCRCCache, parts: [FilePartsProducer.Part]) {
+    ///   - slot: held until the producer ends or is cancelled (the file server's cap on archives under way).
+    init(
+        layout: ZipLayout, provider: any FileProvider, cache: ZipCRCCache, parts: [FilePartsProducer.Part],
+        slot: (any AnyObject & Sendable)? = nil
+    ) {
+        self.slot = slot
         self.layout = layout
         self.provider = provider
         self.cache = cache
@@ -116,24 +117,16 @@ struct ZipArchiveProducer: ChatProducer {
             case .open(let index, let box, let done):
                 guard let result = box.take() else { return .wait(done) }
                 self.waiting = nil
-                guard case .success(let opened) = result, case .file(let file) = opened.lookup, file.info == layout.entries[index].info else {
+                guard case .success(let lookup) = result, case .file(let file) = lookup, file.info == layout.entries[index].info else {
                     return .abort
                 }
-                let reader: FileContents?
-                switch file.contents {
-                case .bytes: reader = file.contents
-                case .descriptor: reader = opened.reader.map { .descriptor($0) }
-                }
-                // Without a reader (the CRC was cached when the open began), a CRC still missing is computed
-                // from a fresh open when the descriptor is reached.
-                var s = Session(
-                    index: index, contents: file.contents, reader: reader ?? file.contents,
-                    wantCRC: reader != nil && crcNeeded(index) && crc(index) == nil
-                )
-                if s.wantCRC, case .bytes(let bytes) = file.contents, bytes.readableBytes <= Self.inlineLimit {
+                var s = Session(index: index, contents: file.contents, computing: true)
+                if case .bytes(let bytes) = file.contents {
+                    // Read whole with the open: these are the bytes sent, whatever range is asked for.
+                    guard bytes.readableBytes == layout.entries[index].size else { return .abort }
                     s.crc = bytes.withUnsafeReadableBytes { Deflater.crc32($0, updating: 0) }
                     s.crcOffset = bytes.readableBytes
-                    finish(&s)
+                    guard finish(&s) else { return .abort }
                 }
                 session = s
             case .crcs(let box, let done):
@@ -182,6 +175,7 @@ struct ZipArchiveProducer: ChatProducer {
     mutating func cancel() {
         session = nil
         waiting = nil
+        slot = nil
     }
 
     // MARK: - Pieces
@@ -192,68 +186,86 @@ struct ZipArchiveProducer: ChatProducer {
         return .bytes(record.getSlice(at: record.readerIndex + (from - pieceStart), length: to - from)!)
     }
 
-    /// Sends bytes `[from, to)` of entry `i`'s file, opening it first and never past what its CRC covers.
+    /// Sends bytes `[from, to)` of entry `i`'s file: opens it first, then reads it on the pool a piece at a
+    /// time (from its start when its CRC is still wanted, the pieces before `from` unsent), checksumming what
+    /// is read in order from the start, and sends what was read. The next piece is read while this one is
+    /// on the wire.
     private mutating func sendData(_ i: Int, from: Int, to: Int, _ context: ChatProducerContext) -> ChatProducerOutput {
         guard var s = session, s.index == i else {
             session = nil
             let entry = layout.entries[i]
             let provider = self.provider
-            let wantCRC = crcNeeded(i) && crc(i) == nil
-            let promise = context.eventLoop.makePromise(of: Opened.self)
-            promise.completeWithTask {
-                let lookup = try await provider.open(entry.path, memoryLimit: Self.inlineLimit)
-                guard wantCRC, case .file(let file) = lookup, case .descriptor(let open) = file.contents else {
-                    return Opened(lookup: lookup, reader: nil)
-                }
-                // The CRC steps read from a second descriptor (F_DUPFD_CLOEXEC, off the loop): NIO's file handle
-                // refuses to be used from two threads at once, and the event loop sends from the first one
-                // while the pool reads.
-                let copy = fcntl(open.descriptor, F_DUPFD_CLOEXEC, 0)  // the raw one: the handle may be lent out
-                guard copy >= 0 else { throw ZipCRC.Changed() }
-                return Opened(lookup: lookup, reader: OpenFile(takingOwnershipOf: copy))
-            }
+            let path = entry.path
+            let promise = context.eventLoop.makePromise(of: FileLookup.self)
+            promise.completeWithTask { try await provider.open(path, memoryLimit: Self.inlineLimit) }
             let (box, done) = Outcome.of(promise.futureResult)
             waiting = .open(i, box, done)
             return .wait(done)
         }
-        var to = to
-        if s.wantCRC {
-            if let step = s.step, let result = step.box.take() {
-                s.step = nil
-                guard case .success(let crc) = result else { return .abort }
-                s.crc = crc
-                s.crcOffset = step.end
-                finish(&s)
-            }
-            let size = layout.entries[i].size
-            if s.wantCRC && s.step == nil && s.crcOffset < size {
-                let range = s.crcOffset..<min(size, s.crcOffset + Self.crcStep)
-                let check = range.upperBound == size ? layout.entries[i].info : nil
-                let future = ZipCRC.step(s.reader, range, crc: s.crc, check: check, on: context.eventLoop)
-                let (box, done) = Outcome.of(future)
-                s.step = (box, range.upperBound, done)
-            }
-            if s.wantCRC {
-                guard s.crcOffset > from else {
-                    session = s
-                    return .wait(s.step!.done)
-                }
-                to = min(to, s.crcOffset)
-            }
-        }
-        session = s
-        cursor! += to - from
+        let file: OpenFile
         switch s.contents {
         case .bytes(let bytes):
+            session = s
+            cursor! += to - from
             return .bytes(bytes.getSlice(at: bytes.readerIndex + from, length: to - from)!)
-        case .descriptor(let file):
-            let region = FileRegion(fileHandle: file.handle(on: context.eventLoop), readerIndex: from, endIndex: to)
-            let written = context.eventLoop.makePromise(of: Void.self)
-            // The region holds the descriptor until it is written (or the write fails): the session may let
-            // go of the file before that.
-            written.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
-            return .notifying(.fileRegion(region), written)
+        case .descriptor(let open):
+            file = open
         }
+        let size = layout.entries[i].size
+        if from > 0, s.crcOffset == 0, s.read == nil, crc(i) != nil || !crcNeeded(i) {
+            s.computing = false  // the CRC is known or not needed: start at the range, not at the file's start
+        }
+        while true {
+            if let read = s.read {
+                guard let result = read.box.take() else {
+                    session = s
+                    return .wait(read.done)
+                }
+                s.read = nil
+                guard case .success(let bytes) = result, bytes.readableBytes == read.range.count else { return .abort }
+                if s.computing && read.range.lowerBound == s.crcOffset {
+                    let prior = s.crc
+                    s.crc = bytes.withUnsafeReadableBytes { Deflater.crc32($0, updating: prior) }
+                    s.crcOffset = read.range.upperBound
+                    guard finish(&s) else { return .abort }
+                }
+                let sent = read.range.clamped(to: from..<to)
+                if sent.lowerBound == from && !sent.isEmpty {
+                    // What was read for this range: send it, and read on while it is on the wire.
+                    cursor! += sent.count
+                    let next = sent.upperBound
+                    if next < to { s.read = Self.read(file, next..<min(to, next + Self.readChunk), plan: layout.entries[i].info, context) }
+                    session = s
+                    return .bytes(bytes.getSlice(at: bytes.readerIndex + (sent.lowerBound - read.range.lowerBound), length: sent.count)!)
+                }
+                continue  // a piece before the range, read for the CRC only
+            }
+            // Nothing in flight: read the CRC's way up to the range first, then the range.
+            let start = s.computing && s.crcOffset < from ? s.crcOffset : from
+            let end = min(start < from ? from : to, start + Self.readChunk, size)
+            guard start < end else { return .abort }  // not reached: `to` is inside the file
+            s.read = Self.read(file, start..<end, plan: layout.entries[i].info, context)
+        }
+    }
+
+    /// Reads `range` of `file` on NIO's thread pool, then checks with `fstat` that the file is still what the
+    /// plan recorded (a write in place changes its modification time).
+    private static func read(
+        _ file: OpenFile, _ range: Range<Int>, plan: FileInfo, _ context: ChatProducerContext
+    ) -> (box: Outcome<ByteBuffer>, range: Range<Int>, done: EventLoopFuture<Void>) {
+        let allocator = context.allocator
+        let future = NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in
+            var bytes = allocator.buffer(capacity: range.count)
+            // The raw descriptor: the cache shares the file, and its handle lends itself to one thread at a time.
+            try bytes.writePositionalRead(fd: file.descriptor, offset: range.lowerBound, count: range.count, allowShort: true)
+            var st = stat()
+            guard bytes.readableBytes == range.count, fstat(file.descriptor, &st) == 0, FileInfo(st) == plan else {
+                throw ZipCRC.Changed()
+            }
+            return bytes
+        }
+        let (box, done) = Outcome.of(future)
+        return (box, range, done)
     }
 
     /// Sends central records from entry `i`'s, the one holding `at`, in a batch, once their CRCs are known.
@@ -291,13 +303,17 @@ struct ZipArchiveProducer: ChatProducer {
         return requested.contains { r in spans.contains { r.overlaps($0) } }
     }
 
-    /// Records a session's CRC once it covers the whole file.
-    private mutating func finish(_ s: inout Session) {
+    /// Records a session's CRC once it covers the whole file. Returns false when a CRC known before (cached
+    /// for the same size, identity and modification time) differs: the bytes changed without the file's
+    /// modification time saying so, and whatever was or will be sent under the old CRC would be wrong.
+    private mutating func finish(_ s: inout Session) -> Bool {
         let e = layout.entries[s.index]
-        guard s.crcOffset == e.size else { return }
-        s.wantCRC = false
+        guard s.crcOffset == e.size else { return true }
+        s.computing = false
+        if let known = crc(s.index), known != s.crc { return false }
         crcs[s.index] = s.crc
         cache.store(s.crc, for: e.info)
+        return true
     }
 
     /// Computes the CRCs of `indices` on the pool, one file after another, and waits.
@@ -335,12 +351,6 @@ final class Outcome<Value: Sendable>: Sendable {
 enum ZipCRC {
     /// Why a CRC could not be computed: the file is not what the archive's plan recorded.
     struct Changed: Error {}
-
-    /// Carries `crc` on over `range` of `contents` on NIO's thread pool; with `check`, the file's `fstat`
-    /// afterwards must still match it.
-    static func step(_ contents: FileContents, _ range: Range<Int>, crc: UInt32, check: FileInfo?, on loop: any EventLoop) -> EventLoopFuture<UInt32> {
-        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { try update(contents, range, crc: crc, check: check) }
-    }
 
     /// The CRC of an entry's whole file: from the cache, or opened through `provider` (it must match the plan)
     /// and read in steps on the pool, then cached.

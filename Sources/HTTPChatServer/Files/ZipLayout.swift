@@ -91,6 +91,46 @@ struct ZipLayout: Sendable {
         centralOffsets = centrals
     }
 
+    // MARK: - Names
+
+    /// Whether one name, a file's or a folder's, may become a component of an entry name. Decided on the
+    /// name's UTF-8 bytes, never on `Character`s (a combining or format scalar must not hide a separator).
+    /// Names that fail are left out of the archive, not rewritten: a replacement (`a\b` -> `a_b`) could
+    /// collide with a name beside it, and the file would still be there under another name.
+    ///
+    /// Refused: the empty name, `.` and `..`; any `/` (a provider's name is one component); any `\`, which
+    /// Windows extractors read as a folder separator (`..\..\x` would climb out of the folder extracted
+    /// into); C0 controls, DEL and C1 controls (U+0080 to U+009F), NUL among them; and U+FFFD, which is what
+    /// a name that was not valid UTF-8 on disk reads as (it could not be opened by that spelling, and would
+    /// cut the archive short). An absolute name cannot arise: names are joined below the archived folder from
+    /// components that hold no `/`.
+    ///
+    /// - Parameter name: a folder entry's name.
+    /// - Returns: whether it may go into an archive.
+    static func isSafeComponent(_ name: String) -> Bool {
+        var count = 0
+        var dots = 0
+        var previous: UInt8 = 0
+        var beforePrevious: UInt8 = 0
+        for byte in name.utf8 {
+            count += 1
+            if byte == UInt8(ascii: ".") { dots += 1 }
+            switch byte {
+            case 0x00...0x1F, 0x7F, UInt8(ascii: "/"), UInt8(ascii: "\\"):
+                return false
+            case 0x80...0x9F where previous == 0xC2:  // U+0080 to U+009F
+                return false
+            case 0xBD where previous == 0xBF && beforePrevious == 0xEF:  // U+FFFD
+                return false
+            default:
+                break
+            }
+            beforePrevious = previous
+            previous = byte
+        }
+        return count > 0 && !(dots == count && count <= 2)
+    }
+
     // MARK: - Lengths
 
     /// A file whose size does not fit 4 bytes carries ZIP64 sizes in its local header and descriptor.

@@ -72,6 +72,13 @@ final class HTTPConnection: ChatProtocol {
     private var timerDeadline = NIODeadline.distantFuture
     /// What the TLS handshake settled, read from the pipeline for the first request.
     private var tls: TLSConnectionInfo?
+    /// The responder's task for the exchange in progress, cancelled when the client goes.
+    private var handlerTask: Task<Void, Never>?
+    /// Whether the client has stopped sending. From then on every responder task of this connection is
+    /// cancelled: a client that closed its connection looks like one that half-closed it until an answer is
+    /// written, and work for a client that is gone must stop (Go's net/http cancels a request's context at
+    /// the same moment; nginx answers 499). Responders that do not check for cancellation still answer.
+    private var peerFinished = false
 
     init(context: HTTPConnectionContext) {
         self.context = context
@@ -125,6 +132,11 @@ final class HTTPConnection: ChatProtocol {
         }
     }
 
+    func peerFinishedSending(chat: ChatChannel) {
+        peerFinished = true
+        handlerTask?.cancel()
+    }
+
     func shutdownRequested(chat: ChatChannel) {
         if state.shutdownRequested(now: chat.eventLoop.now, timeouts: context.shared.timeouts) {
             chat.closeWhenDone()
@@ -136,6 +148,8 @@ final class HTTPConnection: ChatProtocol {
     func channelClosed(chat: ChatChannel) {
         timer?.cancel()
         timer = nil
+        handlerTask?.cancel()
+        handlerTask = nil
         if state.closed() { finishBody(HTTPParseError.bad("connection closed")) }
         stream = nil
         head = nil
@@ -258,7 +272,7 @@ final class HTTPConnection: ChatProtocol {
         }
         let responder = context.responder
         let me = NIOLoopBound(self, eventLoop: chat.eventLoop)
-        Task(executorPreference: executor) {
+        handlerTask = Task(executorPreference: executor) {
             let result: Result<Response, any Error>
             do {
                 result = .success(try await responder.respond(to: request))
@@ -271,6 +285,7 @@ final class HTTPConnection: ChatProtocol {
                 me.eventLoop.execute { me.value.respond(result, to: id) }
             }
         }
+        if peerFinished { handlerTask?.cancel() }
     }
 
     private func bodyDemanded(_ id: Int) {
@@ -296,9 +311,15 @@ final class HTTPConnection: ChatProtocol {
     private func respond(_ result: Result<Response, any Error>, to id: Int) {
         var response: Response
         var closes = false
+        handlerTask = nil
         switch result {
         case .success(let r):
             response = r
+        case .failure(let error) where (peerFinished || chat == nil) && error is CancellationError:
+            // The client stopped sending and the responder gave up on it: nobody waits for an answer.
+            context.logger.debug("responder cancelled: the client went away", metadata: ["target": "\(head?.target ?? "")"])
+            chat?.close()
+            return
         case .failure(let error):
             let mapped = ErrorResponse(error)
             if mapped.isUnexpected {

@@ -46,9 +46,12 @@ struct FileGzipProducer: ChatProducer {
     private let started: UInt64
     private var waiting = false
     private var done = false
+    /// What the caller holds for a compression under way (the file server's slot), let go when this ends.
+    private var slot: (any AnyObject & Sendable)?
 
-    /// Compresses `range` of `file` at zlib `level`, holding the file until done.
-    init(file: OpenFile, range: Range<Int>, level: Int32) {
+    /// Compresses `range` of `file` at zlib `level`, holding the file (and `slot`, when given) until done.
+    init(file: OpenFile, range: Range<Int>, level: Int32, slot: (any AnyObject & Sendable)? = nil) {
+        self.slot = slot
         self.file = file
         self.offset = range.lowerBound
         self.end = range.upperBound
@@ -68,11 +71,13 @@ struct FileGzipProducer: ChatProducer {
                 if offset >= end || slice.read == 0 {  // the end, or the file shrank: the stream is finished
                     done = true
                     file = nil
+                    slot = nil
                 }
                 return .bytes(slice.bytes)
             case .failure?, nil:
                 done = true
                 file = nil
+                slot = nil
                 return .abort
             }
         }
@@ -105,6 +110,7 @@ struct FileGzipProducer: ChatProducer {
     /// Lets go of the file; a slice in flight finishes and is dropped.
     mutating func cancel() {
         file = nil
+        slot = nil
         done = true
     }
 }
