@@ -20,6 +20,11 @@ public final class ChatChannel {
     /// The client's address, when known: the socket's peer, or, behind a PROXY protocol listener, the client
     /// the trusted proxy's header named (``ProxyProtocolReader``).
     public internal(set) var remoteAddress: SocketAddress?
+    /// Whether the connection's PROXY header named no client (v1 `UNKNOWN`, v2 `LOCAL`, a v2 family other
+    /// than IPv4 and IPv6). ``remoteAddress`` is then the proxy itself, yet the bytes on the connection are
+    /// not the proxy's own words: forwarding fields on it (`X-Forwarded-For`) are a client's and must not be
+    /// believed as the trusted proxy's.
+    public internal(set) var proxyHeaderNamedNoClient = false
     /// The socket's peer, when known: the client, or the proxy that relays it.
     public let peerAddress: SocketAddress?
     /// The local address the connection was accepted on, when known.

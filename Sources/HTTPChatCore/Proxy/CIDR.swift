@@ -19,11 +19,11 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     /// Parses `address` or `address/prefix`.
     ///
     /// - Parameter text: an IPv4 or IPv6 address, optionally followed by `/` and a prefix length in decimal.
-    /// - Throws: ``CIDRError`` when the address is not an IP literal, or the prefix is not a number within the
-    ///   address's width.
+    /// - Throws: ``CIDRError`` when the address is not an IP literal (``IPLiteral``: a zone such as `%eth0` is
+    ///   refused), or the prefix is not a number within the address's width.
     public init(_ text: String) throws(CIDRError) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let first = parts.first, let address = try? SocketAddress(ipAddress: String(first), port: 0),
+        guard let first = parts.first, let address = IPLiteral.address(first, port: 0),
             let bytes = Self.bytes(of: address)
         else { throw CIDRError(text: text, reason: "not an IP address") }
         let width = bytes.count * 8

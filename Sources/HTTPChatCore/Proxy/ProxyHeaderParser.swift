@@ -150,9 +150,10 @@ public struct ProxyHeaderParser: Sendable {
         return n
     }
 
-    /// An IP literal of the line's family (`inet_pton`'s reading: no leading zeros in IPv4).
+    /// An IP literal of the line's family (`inet_pton`'s reading: no leading zeros in IPv4; no zone, as
+    /// ``IPLiteral`` reads it).
     static func address(_ text: String, port: Int, v6: Bool) throws(ProxyHeaderError) -> SocketAddress {
-        guard let address = try? SocketAddress(ipAddress: text, port: port) else {
+        guard let address = IPLiteral.address(text, port: port) else {
             throw ProxyHeaderError("'\(text)' is not an IP address")
         }
         switch address {

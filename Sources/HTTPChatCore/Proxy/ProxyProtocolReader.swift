@@ -70,7 +70,11 @@ public final class ProxyProtocolReader: ChatProtocol {
             }
             timer?.cancel()
             timer = nil
-            if let source = header.source { chat.remoteAddress = source }
+            if let source = header.source {
+                chat.remoteAddress = source
+            } else {
+                chat.proxyHeaderNamedNoClient = true  // the peer stands, but it speaks for an unnamed client
+            }
             chat.handOff(to: next())
         } catch {
             fail(chat)

@@ -251,8 +251,11 @@ final class HTTPConnection: ChatProtocol {
         if context.isTLS { request.tls = tlsInfo(chat) }
         request.peerAddress = chat.peerAddress
         // Forwarding fields count only from a trusted proxy: from anyone else they are the client's own
-        // claims. The peer here is the PROXY header's client when there was one.
-        if !context.trustedProxies.isEmpty, CIDR.any(context.trustedProxies, contain: chat.remoteAddress),
+        // claims. The peer here is the PROXY header's client when there was one; a header that named no
+        // client (UNKNOWN, LOCAL) leaves the proxy as the peer, but the fields on such a connection were
+        // written by whoever the proxy relays, not by the proxy.
+        if !context.trustedProxies.isEmpty, !chat.proxyHeaderNamedNoClient,
+            CIDR.any(context.trustedProxies, contain: chat.remoteAddress),
             let forwarded = ForwardedClient.resolve(head.headerFields, trusted: context.trustedProxies)
         {
             if let address = forwarded.address { request.remoteAddress = address }

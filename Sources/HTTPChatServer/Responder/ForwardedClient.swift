@@ -37,11 +37,10 @@ package struct ForwardedClient: Sendable, Hashable {
             let element = elements[stop.element]
             return made(address: stop.address, scheme: element["proto"], host: element["host"])
         }
-        let chain = fields[values: forwardedForField].flatMap { $0.split(separator: ",") }
-        let hops = chain.map { node($0.trimmedOWS) }
+        let hops = listElements(fields[values: forwardedForField]).map(node)
         let address = walk(hops, trusted: trusted)?.address
-        let scheme = fields[values: forwardedProtoField].flatMap { $0.split(separator: ",") }.last.map { $0.trimmedOWS }
-        let host = fields[values: forwardedHostField].flatMap { $0.split(separator: ",") }.last.map { $0.trimmedOWS }
+        let scheme = listElements(fields[values: forwardedProtoField]).last
+        let host = listElements(fields[values: forwardedHostField]).last
         return made(address: address, scheme: scheme, host: host)
     }
 
@@ -66,49 +65,79 @@ package struct ForwardedClient: Sendable, Hashable {
         }
     }
 
-    // MARK: - Nodes
+    // MARK: - Lists and nodes
+
+    /// The elements of a comma-separated field's values (RFC 9110 §5.6.1), each without the OWS around it,
+    /// split and trimmed on bytes: split on `Character`s, a comma after a grapheme-joining scalar (U+0600, a
+    /// prepended mark, joins the next character) would not split, and a client could glue its own claim to
+    /// the hop a proxy appended after it.
+    static func listElements(_ values: [String]) -> [String] {
+        values.flatMap { value in
+            value.utf8.split(separator: comma, omittingEmptySubsequences: false).map { element in
+                String(decoding: trimmingOWS(element[...]), as: UTF8.self)
+            }
+        }
+    }
 
     /// An address in `for=` or `X-Forwarded-For`: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`, `[2001:db8::1]`,
-    /// `[2001:db8::1]:4711` (RFC 7239 §6). Nil for `unknown`, obfuscated names and anything else.
+    /// `[2001:db8::1]:4711` (RFC 7239 §6). Nil for `unknown`, obfuscated names, zoned IPv6 (`fe80::1%eth0`,
+    /// which names no client) and anything else (``IPLiteral``). Read on bytes.
     static func node(_ text: String) -> SocketAddress? {
-        var host = Substring(text)
+        var host = Array(text.utf8)[...]
         var port = 0
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let after = host[host.index(after: close)...]
+        if host.first == openBracket {
+            guard let close = host.firstIndex(of: closeBracket) else { return nil }
+            let after = host[(close + 1)...]
             if !after.isEmpty {
-                guard after.first == ":", let p = ProxyHeaderParser.port(String(after.dropFirst())) else { return nil }
+                guard after.first == colon, let p = portNumber(after.dropFirst()) else { return nil }
                 port = p
             }
-            host = host[host.index(after: host.startIndex)..<close]
-            guard host.contains(":") else { return nil }
-        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
-            guard let p = ProxyHeaderParser.port(String(host[host.index(after: colon)...])) else { return nil }
+            host = host[(host.startIndex + 1)..<close]
+            guard host.contains(colon) else { return nil }
+        } else if host.count(where: { $0 == colon }) == 1, let at = host.firstIndex(of: colon) {
+            guard let p = portNumber(host[(at + 1)...]) else { return nil }
             port = p
-            host = host[..<colon]
+            host = host[..<at]
         }
-        return try? SocketAddress(ipAddress: String(host), port: port)
+        return IPLiteral.address(String(decoding: host, as: UTF8.self), port: port)
     }
 
     /// A host name or IP literal, with an optional port: nothing that could change a URL built from it.
+    /// Decided on bytes: a bracketed literal must be an IPv6 address (``IPLiteral``: no zone; `Character`'s
+    /// `isHexDigit` also took fullwidth digits), a name only ASCII letters, digits, `-` and `.`.
     static func isAuthority(_ text: String) -> Bool {
-        var host = Substring(text)
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return false }
-            let inside = host[host.index(after: host.startIndex)..<close]
-            guard !inside.isEmpty, inside.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
-            host = host[host.index(after: close)...]
-            return host.isEmpty || (host.first == ":" && ProxyHeaderParser.port(String(host.dropFirst())) != nil)
+        var host = Array(text.utf8)[...]
+        if host.first == openBracket {
+            guard let close = host.firstIndex(of: closeBracket) else { return false }
+            let inside = String(decoding: host[(host.startIndex + 1)..<close], as: UTF8.self)
+            guard case .v6 = IPLiteral.address(inside, port: 0) else { return false }
+            host = host[(close + 1)...]
+            return host.isEmpty || (host.first == colon && portNumber(host.dropFirst()) != nil)
         }
-        if let colon = host.firstIndex(of: ":") {
-            guard ProxyHeaderParser.port(String(host[host.index(after: colon)...])) != nil else { return false }
-            host = host[..<colon]
+        if let at = host.firstIndex(of: colon) {
+            guard portNumber(host[(at + 1)...]) != nil else { return false }
+            host = host[..<at]
         }
-        return !host.isEmpty && host.utf8.count <= 253
-            && host.utf8.allSatisfy { b in
+        return !host.isEmpty && host.count <= 253
+            && host.allSatisfy { b in
                 (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E
             }
     }
+
+    private static func portNumber(_ bytes: ArraySlice<UInt8>) -> Int? {
+        ProxyHeaderParser.port(String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func trimmingOWS(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        let isOWS = { (b: UInt8) in b == 0x20 || b == 0x09 }
+        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else { return [] }
+        return bytes[first...last]
+    }
+
+    private static let comma = UInt8(ascii: ",")
+    private static let colon = UInt8(ascii: ":")
+    private static let openBracket = UInt8(ascii: "[")
+    private static let closeBracket = UInt8(ascii: "]")
 
     // MARK: - Forwarded (RFC 7239 §4)
 
@@ -174,13 +203,4 @@ package struct ForwardedClient: Sendable, Hashable {
     private static let forwardedForField = HTTPField.Name("X-Forwarded-For")!
     private static let forwardedProtoField = HTTPField.Name("X-Forwarded-Proto")!
     private static let forwardedHostField = HTTPField.Name("X-Forwarded-Host")!
-}
-
-extension StringProtocol {
-    /// Without the spaces and tabs around it (OWS, RFC 9110 §5.6.3).
-    fileprivate var trimmedOWS: String {
-        let isOWS = { (c: Character) in c == " " || c == "\t" }
-        guard let first = firstIndex(where: { !isOWS($0) }), let last = lastIndex(where: { !isOWS($0) }) else { return "" }
-        return String(self[first...last])
-    }
 }

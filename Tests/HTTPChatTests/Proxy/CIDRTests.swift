@@ -23,7 +23,7 @@ struct CIDRTests {
     }
 
     @Test("text that is not a network is refused with the reason", arguments: [
-        "", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/8/8", "example.com", "10.0.0/8", "10.0.0.0/ 8", "10.0.0.0/0008",
+        "", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/8/8", "example.com", "10.0.0/8", "10.0.0.0/ 8", "10.0.0.0/0008", "fe80::1%eth0", "fe80::%lo/64", "fe80::1%1", "10.0.0.1\u{0}", "10.0.0.0/\u{301}8",
     ])
     func refused(_ text: String) {
         #expect(throws: CIDRError.self) { try CIDR(text) }

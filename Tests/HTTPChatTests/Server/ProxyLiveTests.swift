@@ -31,6 +31,28 @@ struct ProxyLiveTests {
         await server.shutdown(gracePeriod: .seconds(1))
     }
 
+    @Test("after PROXY UNKNOWN or a v2 LOCAL header the proxy stays the client: forwarding fields on that connection are not believed",
+          arguments: ["v1 UNKNOWN", "v2 LOCAL", "v2 UNSPEC"])
+    func noClientNamedNoFieldsBelieved(_ header: String) async throws {
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.threads = 1
+        configuration.proxyProtocol = true
+        configuration.trustedProxies = [try CIDR("127.0.0.1")]
+        let server = try await HTTPServer.start(configuration: configuration, responder: WhoResponder())
+        let bytes: [UInt8] = switch header {
+        case "v1 UNKNOWN": Array("PROXY UNKNOWN\r\n".utf8)
+        case "v2 LOCAL": proxyV2(command: 0x20, family: 0x00, block: [])
+        default: proxyV2(family: 0x00, block: [])
+        }
+        let socket = try TestSocket(port: server.port)
+        let request = "GET / HTTP/1.1\r\nHost: site\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+            + "X-Forwarded-Host: evil.example\r\nConnection: close\r\n\r\n"
+        try socket.send(bytes + Array(request.utf8))
+        let answer = String(decoding: try await blocking { try socket.readToEnd() }, as: UTF8.self)
+        #expect(answer.hasSuffix("client=127.0.0.1 peer=127.0.0.1 scheme=http host=site"), "\(header): got \(answer)")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
     @Test("forwarding fields from a trusted peer set client, scheme and host; the PROXY protocol without trusted proxies is refused at start")
     func fieldsAndConfiguration() async throws {
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
