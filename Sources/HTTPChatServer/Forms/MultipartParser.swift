@@ -18,8 +18,10 @@ public struct MultipartLimits: Sendable, Hashable {
 public struct MultipartPartHead: Sendable, Hashable {
     /// The form field's name (`Content-Disposition: form-data; name="..."`).
     public var name: String
-    /// The file name, sanitized (``MultipartParser/sanitizeFilename(_:)``): no directories, no control, format
-    /// (bidi) or line-separator characters, at most 255 bytes; nil for a plain field.
+    /// The file name, sanitized (``MultipartParser/sanitizeFilename(_:)``): the last path component only, no
+    /// `/` or `\`, no control, format (bidi) or line-separator characters, never `.`, `..` or a dotfile, at most
+    /// 255 bytes. nil for a plain field, and for a file part whose name is empty or left nothing (a browser's
+    /// empty file input sends `filename=""`).
     public var filename: String?
     /// The part's `Content-Type`, when given.
     public var contentType: String?
@@ -116,21 +118,38 @@ public struct MultipartParser: Sendable {
         framer.append(ByteBuffer(string: "\r\n"))
     }
 
-    /// The `boundary` parameter of a multipart `Content-Type`, or nil.
+    /// The `boundary` parameter of a multipart `Content-Type`, or nil. Split on `;` and `=` bytes, never on
+    /// Characters (a combining mark after a `;` would hide it from a Character split).
     public static func boundary(in contentType: String) -> String? {
-        let parts = contentType.split(separator: ";")
-        guard let type = parts.first, type.trimmingOWS().lowercased().hasPrefix("multipart/") else { return nil }
+        let semicolon = UInt8(ascii: ";")
+        let parts = contentType.utf8.split(separator: semicolon, omittingEmptySubsequences: false)
+        guard let type = parts.first, Self.ows(type).lowercased().hasPrefix("multipart/") else { return nil }
         for param in parts.dropFirst() {
-            let kv = param.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2, kv[0].trimmingOWS().lowercased() == "boundary" else { continue }
-            var value = kv[1].trimmingOWS()
-            if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = value.dropFirst().dropLast() }
-            guard (1...70).contains(value.utf8.count), !value.hasSuffix(" "),
-                value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
+            guard let equals = param.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            guard Self.ows(param[..<equals]).lowercased() == "boundary" else { continue }
+            var value = Array(Self.owsBytes(param[param.index(after: equals)...]))
+            let quote = UInt8(ascii: "\"")
+            if value.count >= 2, value.first == quote, value.last == quote { value = Array(value.dropFirst().dropLast()) }
+            guard (1...70).contains(value.count), value.last != UInt8(ascii: " "),
+                value.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
             else { return nil }
-            return String(value)
+            return String(decoding: value, as: UTF8.self)
         }
         return nil
+    }
+
+    /// `bytes` without leading and trailing SP and HTAB (RFC 9110 §5.6.3 OWS).
+    private static func owsBytes(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
+        let isOWS = { (b: UInt8) in b == 0x20 || b == 0x09 }
+        var s = bytes
+        while let f = s.first, isOWS(f) { s = s.dropFirst() }
+        while let l = s.last, isOWS(l) { s = s.dropLast() }
+        return s
+    }
+
+    /// `bytes` without OWS, as a String.
+    private static func ows(_ bytes: Substring.UTF8View) -> String {
+        String(decoding: owsBytes(bytes), as: UTF8.self)
     }
 
     /// Adds bytes of the body.
@@ -167,14 +186,14 @@ public struct MultipartParser: Sendable {
                 line.writeBuffer(&bytes)
             case (.boundaryLine, .terminator):
                 // "--" closes the body; otherwise only transport padding (spaces, tabs) may follow (RFC 2046).
-                let text = String(buffer: line)
-                if text.hasPrefix("--") {
+                // Decided on bytes: a combining mark after "--" must not turn the close into another line.
+                if Self.isClose(line) {
                     state = .epilogue
                     ended = true
                     framer.terminator = .none
                     return .end
                 }
-                guard text.utf8.allSatisfy({ $0 == 32 || $0 == 9 }) else { throw .malformed("bad boundary line") }
+                guard line.readableBytesView.allSatisfy({ $0 == 32 || $0 == 9 }) else { throw .malformed("bad boundary line") }
                 parts += 1
                 if parts > limits.maxParts { throw .tooLarge("more than \(limits.maxParts) parts") }
                 state = .headers
@@ -211,20 +230,27 @@ public struct MultipartParser: Sendable {
     ///
     /// - Throws: ``MultipartError/malformed(_:)`` unless the closing boundary was seen.
     public mutating func finish() throws(MultipartError) {
-        if !ended, state == .boundaryLine, String(buffer: line).hasPrefix("--") { ended = true }
+        if !ended, state == .boundaryLine, Self.isClose(line) { ended = true }
         guard ended else { throw .malformed("the body ended before its closing boundary") }
     }
 
+    /// Whether a boundary line's rest starts with `--` (the close delimiter), on bytes.
+    private static func isClose(_ line: ByteBuffer) -> Bool {
+        line.readableBytesView.starts(with: [UInt8(ascii: "-"), UInt8(ascii: "-")])
+    }
+
     private mutating func parseHeaderLine() throws(MultipartError) {
-        let text = String(buffer: line)
-        guard let colon = text.firstIndex(of: ":") else { throw .malformed("bad part header") }
-        let name = text[..<colon]
-        guard !name.isEmpty, name.utf8.allSatisfy({ HTTPGrammar.isTokenByte[Int($0)] }) else {
+        let bytes = line.readableBytesView
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { throw .malformed("bad part header") }
+        let name = bytes[..<colon]
+        guard !name.isEmpty, name.allSatisfy({ HTTPGrammar.isTokenByte[Int($0)] }) else {
             throw .malformed("bad part header name")
         }
-        let value = text[text.index(after: colon)...].trimmingOWS()
-        guard value.utf8.allSatisfy({ HTTPGrammar.isValueByte($0) }) else { throw .malformed("bad part header value") }
-        headers.append((name.lowercased(), String(value)))
+        var value = bytes[bytes.index(after: colon)...]
+        while let f = value.first, f == 0x20 || f == 0x09 { value = value.dropFirst() }
+        while let l = value.last, l == 0x20 || l == 0x09 { value = value.dropLast() }
+        guard value.allSatisfy({ HTTPGrammar.isValueByte($0) }) else { throw .malformed("bad part header value") }
+        headers.append((String(decoding: name, as: UTF8.self).lowercased(), String(decoding: value, as: UTF8.self)))
     }
 
     private func makeHead() throws(MultipartError) -> MultipartPartHead {
@@ -244,63 +270,115 @@ public struct MultipartParser: Sendable {
     }
 
     /// `form-data; name="a"; filename="b.txt"` -> ("form-data", [name: a, filename: b.txt]). Quoted values may
-    /// hold `;` and escaped quotes.
+    /// hold `;`. Read on bytes, never on Characters: a combining mark after a `"` or `;` must not hide it.
+    ///
+    /// In a quoted value a backslash escapes only a tspecial (`()<>@,;:\"/[]?=`, as Go's `mime` package
+    /// reads it): browsers send a file's path or name with its backslashes unescaped (old ones send a whole
+    /// Windows path, `C:\Windows\x.txt`), and curl escapes only `"` and `\`, so `\W` stays two characters and
+    /// ``sanitizeFilename(_:)`` still sees the separators.
     static func dispositionParameters(_ value: String) -> (type: String, values: [String: String]) {
-        var values: [String: String] = [:]
-        var chars = Substring(value)
-        func takeToken() -> String {
-            let end = chars.firstIndex { $0 == ";" || $0 == "=" } ?? chars.endIndex
-            defer { chars = chars[end...] }
-            return String(chars[..<end].trimmingOWS())
+        let bytes = Array(value.utf8)
+        var i = 0
+        let semicolon = UInt8(ascii: ";"), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        func isOWS(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        func text(_ slice: ArraySlice<UInt8>) -> String {
+            var s = slice
+            while let f = s.first, isOWS(f) { s = s.dropFirst() }
+            while let l = s.last, isOWS(l) { s = s.dropLast() }
+            return String(decoding: s, as: UTF8.self)
         }
+        func takeToken() -> String {
+            let start = i
+            while i < bytes.count, bytes[i] != semicolon, bytes[i] != equals { i += 1 }
+            return text(bytes[start..<i])
+        }
+        var values: [String: String] = [:]
         let type = takeToken().lowercased()
-        while chars.first == ";" {
-            chars = chars.dropFirst()
+        while i < bytes.count, bytes[i] == semicolon {
+            i += 1
             let key = takeToken().lowercased()
-            guard chars.first == "=" else { continue }
-            chars = chars.dropFirst()
-            chars = chars.droppingLeadingOWS()
-            var v = ""
-            if chars.first == "\"" {
-                chars = chars.dropFirst()
-                while let c = chars.first, c != "\"" {
-                    if c == "\\", let next = chars.dropFirst().first {
-                        v.append(next)
-                        chars = chars.dropFirst(2)
+            guard i < bytes.count, bytes[i] == equals else { continue }
+            i += 1
+            while i < bytes.count, isOWS(bytes[i]) { i += 1 }
+            var v: [UInt8] = []
+            if i < bytes.count, bytes[i] == quote {
+                i += 1
+                while i < bytes.count, bytes[i] != quote {
+                    if bytes[i] == backslash, i + 1 < bytes.count, Self.isTSpecial(bytes[i + 1]) {
+                        v.append(bytes[i + 1])
+                        i += 2
                     } else {
-                        v.append(c)
-                        chars = chars.dropFirst()
+                        v.append(bytes[i])
+                        i += 1
                     }
                 }
-                chars = chars.dropFirst()
-                chars = chars.drop { $0 != ";" }
+                while i < bytes.count, bytes[i] != semicolon { i += 1 }  // the closing quote and anything after it
             } else {
-                let end = chars.firstIndex(of: ";") ?? chars.endIndex
-                v = String(chars[..<end].trimmingOWS())
-                chars = chars[end...]
+                let start = i
+                while i < bytes.count, bytes[i] != semicolon { i += 1 }
+                v = Array(text(bytes[start..<i]).utf8)
             }
-            if !key.isEmpty, values[key] == nil { values[key] = v }
+            if !key.isEmpty, values[key] == nil { values[key] = String(decoding: v, as: UTF8.self) }
         }
         return (type, values)
     }
 
-    /// A file name safe to show and to use inside a folder: the last path component (of `/` or `\`), without
-    /// controls, format characters (bidi overrides and isolates, zero-width characters) and line and paragraph
-    /// separators, which make a name display as another or break a line, not `.` or `..`, with no
-    /// leading or trailing spaces or dots, at most 255 bytes; nil when nothing is left.
+    /// Whether `byte` is one of RFC 2045's tspecials.
+    private static func isTSpecial(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "@"), UInt8(ascii: ","),
+            UInt8(ascii: ";"), UInt8(ascii: ":"), UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "/"), UInt8(ascii: "["),
+            UInt8(ascii: "]"), UInt8(ascii: "?"), UInt8(ascii: "="):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// A file name safe to show and to store inside a folder, decided on Unicode scalars (never on Characters,
+    /// where a format or combining scalar joins the separator after it into one Character a split misses):
+    ///
+    /// 1. only what follows the last `/` or `\` scalar (RFC 7578 §4.2; an old browser on Windows sends the
+    ///    whole path, `C:\Users\me\x.txt` gives `x.txt`); a name ending in a separator names no file;
+    /// 2. without controls, format characters (bidi overrides and isolates, zero-width characters, U+06DD)
+    ///    and line and paragraph separators (``isRemovedFromFilenames(_:)``), which make a name display as
+    ///    another or break a line;
+    /// 3. without leading and trailing dots and spaces (any space separator), so the result is never `.`,
+    ///    `..` or a dotfile, and ends in no dot or space (Windows drops those);
+    /// 4. at most 255 UTF-8 bytes (scalars dropped from the end, then step 3 again).
+    ///
+    /// The result has no `/`, `\`, NUL or other control. nil means "no usable name": the part's `filename`
+    /// was empty (a browser's file input with no file chosen sends `filename=""`) or nothing was left; the
+    /// caller chooses a name of its own or refuses the part, never falls back to the raw value.
     ///
     /// ```swift
     /// MultipartParser.sanitizeFilename("invoice\u{202E}gpj.exe")   // "invoicegpj.exe" (raw, it displays as "invoiceexe.jpg")
+    /// MultipartParser.sanitizeFilename("a\u{6DD}/..\u{6DD}/etc\u{6DD}/passwd")   // "passwd"
     /// ```
     public static func sanitizeFilename(_ raw: String) -> String? {
-        let last = raw.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
-        var scalars = String.UnicodeScalarView()
-        scalars.append(contentsOf: last.unicodeScalars.filter { !isRemovedFromFilenames($0) })
-        var name = String(scalars)
-        name = name.trimmingCharacters(in: " .")
-        guard !name.isEmpty else { return nil }
-        while name.utf8.count > 255 { name.removeLast() }
-        return name
+        let all = raw.unicodeScalars
+        let start = all.lastIndex { $0 == "/" || $0 == "\\" }.map { all.index(after: $0) } ?? all.startIndex
+        var scalars = Array(all[start...]).filter { !isRemovedFromFilenames($0) }
+        trimDotsAndSpaces(&scalars)
+        var bytes = scalars.reduce(0) { $0 + UTF8.width($1) }
+        while bytes > Self.maxFilenameBytes, let last = scalars.popLast() {
+            bytes -= UTF8.width(last)
+        }
+        trimDotsAndSpaces(&scalars)
+        guard !scalars.isEmpty else { return nil }
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars)
+        return String(view)
+    }
+
+    /// The longest file name ``sanitizeFilename(_:)`` returns, in UTF-8 bytes (the usual `NAME_MAX`).
+    static let maxFilenameBytes = 255
+
+    /// Drops `.` and space separators (Zs) from both ends.
+    private static func trimDotsAndSpaces(_ scalars: inout [Unicode.Scalar]) {
+        func trimmed(_ s: Unicode.Scalar) -> Bool { s == "." || s.properties.generalCategory == .spaceSeparator }
+        while let f = scalars.first, trimmed(f) { scalars.removeFirst() }
+        while let l = scalars.last, trimmed(l) { scalars.removeLast() }
     }
 
     /// Whether `scalar` is taken out of file names: controls (Cc: C0, DEL, and C1 with NEL U+0085), format
@@ -316,14 +394,5 @@ public struct MultipartParser: Sendable {
         case .control, .format, .lineSeparator, .paragraphSeparator: return true
         default: return false
         }
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

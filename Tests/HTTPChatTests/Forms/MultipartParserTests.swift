@@ -170,3 +170,114 @@ struct MultipartParserTests {
         #expect(MultipartParser.sanitizeFilename(String(repeating: "é", count: 300))!.utf8.count <= 255)
     }
 }
+
+// MARK: - File names decided on Unicode scalars
+
+@Suite("Multipart file names")
+struct MultipartFilenameTests {
+    /// One scalar of every general category (but surrogates, which a String cannot hold), with a few that
+    /// join the scalar after them into one Character: a split on Characters misses a separator behind them.
+    static let representatives: [(Unicode.Scalar, Unicode.GeneralCategory)] = [
+        ("A", .uppercaseLetter), ("a", .lowercaseLetter), ("\u{01C5}", .titlecaseLetter), ("\u{02B0}", .modifierLetter),
+        ("\u{05D0}", .otherLetter), ("\u{1160}", .otherLetter), ("\u{0301}", .nonspacingMark), ("\u{FE0F}", .nonspacingMark),
+        ("\u{0903}", .spacingMark), ("\u{20DD}", .enclosingMark), ("1", .decimalNumber), ("\u{2160}", .letterNumber),
+        ("\u{00B2}", .otherNumber), ("_", .connectorPunctuation), ("-", .dashPunctuation), ("(", .openPunctuation),
+        (")", .closePunctuation), ("\u{00AB}", .initialPunctuation), ("\u{00BB}", .finalPunctuation), (".", .otherPunctuation),
+        ("+", .mathSymbol), ("$", .currencySymbol), ("^", .modifierSymbol), ("\u{1F3FB}", .modifierSymbol),
+        ("\u{00A9}", .otherSymbol), ("\u{1F1E6}", .otherSymbol), (" ", .spaceSeparator), ("\u{3000}", .spaceSeparator),
+        ("\u{2028}", .lineSeparator), ("\u{2029}", .paragraphSeparator), ("\u{0}", .control), ("\u{0D}", .control),
+        ("\u{85}", .control), ("\u{06DD}", .format), ("\u{200D}", .format), ("\u{202E}", .format), ("\u{0600}", .format),
+        ("\u{E000}", .privateUse), ("\u{0378}", .unassigned),
+    ]
+
+    /// Checks what `sanitizeFilename` must never return.
+    static func problems(_ name: String?) -> [String] {
+        guard let name else { return [] }
+        var found: [String] = []
+        if name.unicodeScalars.contains(where: { $0 == "/" || $0 == "\\" }) { found.append("a separator") }
+        if name.isEmpty { found.append("empty") }
+        if name.utf8.first == UInt8(ascii: ".") { found.append("a leading dot") }
+        if name.utf8.count > 255 { found.append("over 255 bytes") }
+        if name.unicodeScalars.contains(where: {
+            [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
+        }) { found.append("a control, format or line-separator scalar") }
+        return found
+    }
+
+    @Test("the representative table holds one scalar of each general category it claims")
+    func tableIsHonest() {
+        for (scalar, category) in Self.representatives {
+            #expect(scalar.properties.generalCategory == category, "U+\(String(scalar.value, radix: 16)): got \(scalar.properties.generalCategory), want \(category)")
+        }
+        let covered = Set(Self.representatives.map { "\($0.1)" })
+        #expect(covered.count == 29, "categories covered: \(covered.count) of 29 (all but surrogates)")
+    }
+
+    @Test("a scalar of any general category before or after / or \\ never lets a separator, a dot name or a control through")
+    func everyCategoryAroundSeparators() {
+        for (r, _) in Self.representatives {
+            for sep in ["/", "\\"] {
+                let r = String(r)
+                let cases = [
+                    "a\(r)\(sep)b", "a\(sep)\(r)b", "\(r)\(sep)\(r)", "\(r)\(sep)", "\(sep)\(r)", "\(r)\(sep)..\(r)",
+                    "\(r).\(sep).\(r)", "..\(r)\(sep)..\(r)", ".\(r)", "\(r).", "\(r)\(r)\(sep)\(r)\(r)name\(r)\(r)",
+                    "a\(r)\(sep)..\(r)\(sep)..\(r)\(sep)etc\(r)\(sep)passwd",
+                    String(repeating: "é", count: 126) + "\(r)\(sep)" + String(repeating: "\(r)é", count: 200),
+                ]
+                for raw in cases {
+                    let got = MultipartParser.sanitizeFilename(raw)
+                    let bad = Self.problems(got)
+                    #expect(bad.isEmpty, "\(raw.unicodeScalars.map { String($0.value, radix: 16) }): got \(String(describing: got?.debugDescription)) with \(bad)")
+                }
+                let path = "dir\(r)\(sep)..\(r)\(sep)..\(r)\(sep)passwd"
+                #expect(MultipartParser.sanitizeFilename(path) == "passwd", "\(path.debugDescription): got \(String(describing: MultipartParser.sanitizeFilename(path)))")
+            }
+        }
+    }
+
+    @Test("U+06DD before each / or \\ no longer hides it: the attack's path comes back as its last name")
+    func formatScalarHidingSeparator() {
+        #expect(MultipartParser.sanitizeFilename("a\u{06dd}/..\u{06dd}/..\u{06dd}/etc\u{06dd}/passwd") == "passwd")
+        #expect(MultipartParser.sanitizeFilename("a\u{06dd}\\..\u{06dd}\\..\u{06dd}\\etc\u{06dd}\\passwd") == "passwd")
+        #expect(MultipartParser.sanitizeFilename("x\u{0301}/.\u{0301}htaccess") == "\u{0301}htaccess")
+        #expect(MultipartParser.sanitizeFilename("..\u{200B}") == nil)
+        #expect(MultipartParser.sanitizeFilename("dir/") == nil)
+        #expect(MultipartParser.sanitizeFilename("") == nil)
+        #expect(MultipartParser.sanitizeFilename("\u{3000}report.pdf.\u{A0}") == "report.pdf")
+    }
+
+    @Test("a part's filename with U+06DD before each separator arrives as its last name, slash and backslash forms")
+    func formatScalarInAPart() {
+        for raw in ["a\u{06dd}/..\u{06dd}/..\u{06dd}/etc\u{06dd}/passwd", "a\u{06dd}\\..\u{06dd}\\..\u{06dd}\\etc\u{06dd}\\passwd"] {
+            let body = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\(raw)\"\r\n\r\nroot\r\n--XyZ--\r\n"
+            let got = parseMultipart([ByteBuffer(string: body)])
+            #expect(got.error == nil && got.parts == [ParsedPart(name: "f", filename: "passwd", contentType: nil, content: "root")], "got \(got.parts) \(String(describing: got.error))")
+        }
+    }
+
+    @Test("a whole Windows path in a quoted filename keeps its last component; a backslash escapes only tspecials")
+    func windowsPathFilename() {
+        let cases: [(String, String?)] = [
+            ("C:\\Windows\\x.txt", "x.txt"),  // an old browser on Windows: the whole path, backslashes as they are
+            ("\\\\server\\share\\report.pdf", "report.pdf"),  // a UNC path
+            ("photo.jpg", "photo.jpg"),
+            ("a\\\\b.txt", "b.txt"),  // curl's escaped backslash: a\b.txt
+            ("say \\\"hi\\\".txt", "say \"hi\".txt"),  // escaped quotes
+            ("C:\\dir\\\\", nil),  // a folder (its last backslash escaped, as curl sends it): no file
+        ]
+        for (wire, want) in cases {
+            let params = MultipartParser.dispositionParameters("form-data; name=\"f\"; filename=\"\(wire)\"")
+            let got = params.values["filename"].flatMap(MultipartParser.sanitizeFilename)
+            #expect(got == want, "filename=\"\(wire)\": got \(String(describing: got)), want \(String(describing: want))")
+        }
+    }
+
+    @Test("Content-Disposition is read on bytes: a combining mark after a closing quote or ; hides neither")
+    func dispositionOnBytes() {
+        let params = MultipartParser.dispositionParameters("form-data; name=\"a\"\u{0301}; filename=\"evil.txt\"")
+        #expect(params.values["name"] == "a" && params.values["filename"] == "evil.txt", "got \(params.values)")
+        let unquoted = MultipartParser.dispositionParameters("form-data; name=a;\u{0301} filename=b.txt")
+        #expect(unquoted.values["name"] == "a", "got \(unquoted.values)")
+        #expect(MultipartParser.boundary(in: "multipart/form-data; boundary=abc;\u{0301} charset=x") == "abc")
+    }
+}
