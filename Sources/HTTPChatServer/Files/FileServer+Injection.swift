@@ -6,9 +6,13 @@ import NIOPosix
 // MARK: - Injecting a snippet into HTML files (FileServerOptions.htmlSnippet)
 
 extension FileServer {
-    /// HTML files larger than this are served as they are, without the snippet (64 MiB): injecting reads
-    /// the whole file into memory.
+    /// HTML files larger than this are served as they are, without the snippet (64 MiB): finding where the
+    /// snippet goes may read the whole file (in bounded slices), once per response.
     static let injectionLimit = 64 * 1024 * 1024
+
+    /// The slice a page from disk is read and sent in: the memory one response with the snippet holds, besides
+    /// the connection's bounded output queue.
+    static let injectionSlice = 64 * 1024
 
     /// Answers with an HTML file and the snippet inserted, or nil for a file that is not HTML (or too large),
     /// served as usual.
@@ -23,6 +27,11 @@ extension FileServer {
     ///   cannot revalidate it into one with it, or the other way. Conditional requests work on it as usual.
     /// - `Content-Length` is the file's size plus the snippet's, known before reading: HEAD answers the same
     ///   fields as GET and no body.
+    /// - A page from disk is streamed: the insertion point is found by reading slices back from the end, then
+    ///   the page goes out a slice at a time with the snippet spliced in, each read on NIO's thread pool and
+    ///   only when the client has taken the one before. One response holds a slice, not the page, and stops
+    ///   reading when its client goes. A file that shrank meanwhile cuts the response (the connection is
+    ///   aborted) rather than sending less than its `Content-Length`.
     func serveInjected(_ f: SharedFile, snippet: String, request: Request) -> Response? {
         guard let type = f.baseFields[.contentType], type.hasPrefix("text/html"), f.info.size <= Self.injectionLimit else { return nil }
         var fields = f.baseFields
@@ -36,27 +45,61 @@ extension FileServer {
             case .bytes(let bytes):
                 return ResponseBody(bytes: Self.inject(snippet, into: bytes))
             case .descriptor(let file):
-                // Read on NIO's thread pool when the body is sent (never for HEAD or 304), then sent at once.
                 return .stream(length: total) { writer in
-                    let bytes = try await NIOThreadPool.singleton.runIfActive { () -> ByteBuffer in
-                        var bytes = ByteBuffer()
-                        // The raw descriptor: the cache shares the file, and its handle lends itself to one
-                        // thread at a time (EBUSY while the loop or another read holds it).
-                        try bytes.writePositionalRead(fd: file.descriptor, offset: 0, count: size)
-                        return bytes
+                    // The raw descriptor: the cache shares the file, and its handle lends itself to one thread at
+                    // a time (EBUSY while the loop or another read holds it). `file` stays open while this runs.
+                    let fd = file.descriptor
+                    let split = try await NIOThreadPool.singleton.runIfActive {
+                        try Self.insertionOffset(fd: fd, size: size, slice: Self.injectionSlice)
                     }
-                    try await writer.write(Self.inject(snippet, into: bytes))
+                    try await Self.send(fd: fd, from: 0, to: split, to: writer)
+                    try await writer.write(snippet)
+                    try await Self.send(fd: fd, from: split, to: size, to: writer)
                 }
             }
         }
     }
 
-    /// `html` with `snippet` inserted before its last `</body>` (ASCII case-insensitive), or appended when
-    /// there is none.
-    static func inject(_ snippet: String, into html: ByteBuffer) -> ByteBuffer {
-        let view = html.readableBytesView
-        let closing = Array("</body".utf8)
-        var found: Int?
+    /// Sends bytes `start..<end` of `fd` a slice at a time, each read on NIO's thread pool once the writer has
+    /// room for the one before.
+    private static func send(fd: CInt, from start: Int, to end: Int, to writer: BodyWriter) async throws {
+        var offset = start
+        while offset < end {
+            let count = min(injectionSlice, end - offset)
+            let at = offset
+            let bytes = try await NIOThreadPool.singleton.runIfActive { () -> ByteBuffer in
+                var bytes = ByteBuffer()
+                try bytes.writePositionalRead(fd: fd, offset: at, count: count)  // a file that shrank throws
+                return bytes
+            }
+            try await writer.write(bytes)
+            offset += count
+        }
+    }
+
+    /// Where the snippet goes in the first `size` bytes of `fd`: the offset of the last `</body` (ASCII
+    /// case-insensitive), or `size` without one. Reads back from the end, `slice` bytes at a time (blocking:
+    /// for the thread pool).
+    static func insertionOffset(fd: CInt, size: Int, slice: Int) throws -> Int {
+        let closing = closingBody
+        var end = size
+        while end > 0 {
+            let start = max(0, end - slice)
+            // Overlapping the slice after it by all but one byte of the tag, so a tag across the seam is seen.
+            let readEnd = min(size, end + closing.count - 1)
+            var bytes = ByteBuffer()
+            try bytes.writePositionalRead(fd: fd, offset: start, count: readEnd - start)
+            if let found = lastClosingBody(in: bytes.readableBytesView) { return start + found }
+            end = start
+        }
+        return size
+    }
+
+    private static let closingBody = Array("</body".utf8)
+
+    /// The offset in `view` (from its start) of the last `</body`, ASCII case-insensitive.
+    static func lastClosingBody(in view: ByteBufferView) -> Int? {
+        let closing = closingBody
         var start = view.endIndex - closing.count
         search: while start >= view.startIndex {
             for (k, byte) in closing.enumerated() {
@@ -66,12 +109,18 @@ extension FileServer {
                     continue search
                 }
             }
-            found = start
-            break
+            return start - view.startIndex
         }
+        return nil
+    }
+
+    /// `html` with `snippet` inserted before its last `</body>` (ASCII case-insensitive), or appended when
+    /// there is none.
+    static func inject(_ snippet: String, into html: ByteBuffer) -> ByteBuffer {
+        let view = html.readableBytesView
+        let split = lastClosingBody(in: view).map { view.startIndex + $0 } ?? view.endIndex
         var out = ByteBuffer()
         out.reserveCapacity(html.readableBytes + snippet.utf8.count)
-        let split = found ?? view.endIndex
         out.writeBytes(view[view.startIndex..<split])
         out.writeString(snippet)
         out.writeBytes(view[split..<view.endIndex])

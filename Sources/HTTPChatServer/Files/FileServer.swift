@@ -324,15 +324,18 @@ public struct FileServer: ImmediateHTTPResponder {
 
         // Choose the representation first: its validators are the ones conditions are checked against.
         // A precompressed sibling (NAME.br, NAME.zst, NAME.gz) in the client's order of preference is a file
-        // like any other: ranges apply to its bytes, under its own ETag. On-the-fly gzip never answers a
-        // Range (the ranges would refer to bytes that do not exist yet).
-        let encodings = compressible && options.gzip ? ContentNegotiation.acceptedEncodings(request.headerFields) : []
+        // like any other: ranges apply to its bytes, under its own ETag. It is served whatever the file's size
+        // and type (as nginx's gzip_static): the site's owner made it, so it is wanted even where on-the-fly
+        // gzip would not bother. On-the-fly gzip never answers a Range (the ranges would refer to bytes that do
+        // not exist yet).
+        let encodings = options.gzip ? ContentNegotiation.acceptedEncodings(request.headerFields) : []
         for coding in encodings {
             let suffix = Self.siblingSuffix[coding]!
             let siblingPath = f.path + suffix
             guard let sibling = lookup(siblingPath) else { return .needs(siblingPath) }
             if case .file(let precompressed) = sibling {
                 fields[.contentEncoding] = coding
+                fields[.vary] = "Accept-Encoding"
                 return .done(respond(precompressed, precompressed.validators.variant(String(suffix.dropFirst())), fields: fields, request: request, allowRanges: true))
             }
         }

@@ -253,6 +253,31 @@ struct FileServerTests {
         #expect(String(buffer: plainBody).hasPrefix("console.log"))
     }
 
+    @Test("a precompressed sibling is served whatever the file's size and type: a 14-byte app.js with its .br, an image with its .gz")
+    func precompressedSiblingOfSmallOrIncompressibleFile() async throws {
+        let site = try SiteFixture()
+        func write(_ path: String, _ text: String) {
+            _ = FileManager.default.createFile(atPath: site.dir + "/" + path, contents: Data(text.utf8))
+        }
+        write("tiny.js", "alert('tiny');")  // 14 bytes, under the on-the-fly gzip threshold
+        write("tiny.js.br", "brotli bytes")
+        write("photo.png", "not compressible")
+        write("photo.png.gz", "gzip bytes of a png")
+        let server = try site.server()
+        let (br, brBody) = try await get(server, "/tiny.js", [.acceptEncoding: "gzip, br"])
+        #expect(br.headerFields[.contentEncoding] == "br")
+        #expect(br.headerFields[.vary] == "Accept-Encoding")
+        #expect(br.headerFields[.contentType] == "text/javascript; charset=utf-8")
+        #expect(String(buffer: brBody) == "brotli bytes")
+        let (gz, gzBody) = try await get(server, "/photo.png", [.acceptEncoding: "gzip"])
+        #expect(gz.headerFields[.contentEncoding] == "gzip")
+        #expect(gz.headerFields[.contentType] == "image/png")
+        #expect(String(buffer: gzBody) == "gzip bytes of a png")
+        let (identity, identityBody) = try await get(server, "/tiny.js", [.acceptEncoding: "zstd"])
+        #expect(identity.headerFields[.contentEncoding] == nil)
+        #expect(String(buffer: identityBody) == "alert('tiny');")
+    }
+
     @Test("404.html is the body of 404s; the SPA file answers unknown paths that accept HTML")
     func notFoundPages() async throws {
         let site = try SiteFixture()

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -108,5 +109,62 @@ struct HTMLInjectionTests {
         #expect(got.headerFields[.contentLength] == "\(page.utf8.count + snippet.utf8.count)")
         #expect(got.text == page.replacingOccurrences(of: "</body>", with: snippet + "</body>"))
         #expect(got.headerFields[.contentEncoding] == nil)
+    }
+
+    @Test("the insertion point is found reading back in slices, with a tag across every seam", arguments: [1, 2, 3, 5, 7, 64])
+    func insertionOffsetAcrossSeams(slice: Int) throws {
+        let pages = ["<p>a</p></body></html>", "</BODY>", "x</body", "no end here", "", "</bod", "</body></body>tail"]
+        for page in pages {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("seam-\(UUID().uuidString)").path
+            try page.write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let fd = open(path, O_RDONLY)
+            defer { close(fd) }
+            let want = FileServer.lastClosingBody(in: ByteBuffer(string: page).readableBytesView) ?? page.utf8.count
+            #expect(try FileServer.insertionOffset(fd: fd, size: page.utf8.count, slice: slice) == want, "\(page) in slices of \(slice)")
+        }
+    }
+
+    @Test("a large page from disk is streamed a slice at a time, never whole, and is cut if the file shrinks meanwhile")
+    func largePageIsStreamedInSlices() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inject-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tail = String(repeating: "<!-- after the body -->\n", count: 8_000)  // 192,000 bytes after </body>
+        let page = "<html><body>" + String(repeating: "<p>paragraph</p>\n", count: 120_000) + "</body>" + tail
+        try page.write(toFile: dir + "/big.html", atomically: true, encoding: .utf8)
+        var options = FileServerOptions()
+        options.htmlSnippet = snippet
+        let files = try FileServer(root: dir, options: options)
+        let response = try await files.respond(to: Request(method: .get, target: "/big.html"))
+        guard case .stream(let length, let write) = response.body.storage else {
+            Issue.record("the page is not streamed: \(response.body.storage)")
+            return
+        }
+        #expect(length == page.utf8.count + snippet.utf8.count)
+        let sink = ChunkRecorder()
+        try await write(BodyWriter(sink))
+        #expect(sink.largest <= FileServer.injectionSlice, "a chunk of \(sink.largest) bytes")
+        #expect(String(buffer: sink.bytes) == page.replacingOccurrences(of: "</body>", with: snippet + "</body>"))
+
+        // The same response again after the file lost half its bytes: it fails instead of ending short.
+        let again = try await files.respond(to: Request(method: .get, target: "/big.html"))
+        guard case .stream(_, let writeAgain) = again.body.storage else { return }
+        #expect(truncate(dir + "/big.html", off_t(page.utf8.count / 2)) == 0)
+        await #expect(throws: (any Error).self) { try await writeAgain(BodyWriter(ChunkRecorder())) }
+    }
+}
+
+/// Keeps a streamed body and the size of its largest write.
+private final class ChunkRecorder: BodySink {
+    private let state = NIOLockedValueBox((bytes: ByteBuffer(), largest: 0))
+    var bytes: ByteBuffer { state.withLockedValue { $0.bytes } }
+    var largest: Int { state.withLockedValue { $0.largest } }
+    func write(_ bytes: ByteBuffer) async throws {
+        var bytes = bytes
+        state.withLockedValue {
+            $0.largest = max($0.largest, bytes.readableBytes)
+            $0.bytes.writeBuffer(&bytes)
+        }
     }
 }
