@@ -15,26 +15,29 @@ import ServiceLifecycle
 import Glibc
 #endif
 
-/// Who is in the room.
+/// Who is in the room: names here, connections in a `WebSocketGroup`, whose broadcast never waits for a member
+/// (one that stops reading is dropped with close code 1008 once its queue is full; the others go on).
 actor Room {
-    private var members: [Int: (name: String, outbound: WebSocketOutbound)] = [:]
+    let members = WebSocketGroup<Int>()
+    private var names: [Int: String] = [:]
     private var next = 0
 
     func join(_ outbound: WebSocketOutbound) -> (id: Int, name: String) {
         next += 1
         let name = "guest\(next)"
-        members[next] = (name, outbound)
+        names[next] = name
+        members.add(outbound, as: next)
         return (next, name)
     }
 
-    func leave(_ id: Int) -> String? { members.removeValue(forKey: id)?.name }
+    func leave(_ id: Int) -> String? {
+        members.remove(id)
+        return names.removeValue(forKey: id)
+    }
 
-    func rename(_ id: Int, to name: String) { members[id]?.name = name }
+    func rename(_ id: Int, to name: String) { names[id] = name }
 
-    func name(_ id: Int) -> String { members[id]?.name ?? "?" }
-
-    /// Everyone's outbound, to send to outside the actor (a slow member must not hold the room).
-    var everyone: [WebSocketOutbound] { members.values.map(\.outbound) }
+    func name(_ id: Int) -> String { names[id] ?? "?" }
 }
 
 @main
@@ -89,29 +92,25 @@ struct ChatRoomCommand: AsyncParsableCommand {
         chat.maxMessageBytes = 4096
         router.webSocket("/chat", options: chat) { inbound, outbound in
             let (id, name) = await room.join(outbound)
-            await broadcast("* \(name) joined", in: room)
+            broadcast("* \(name) joined", in: room)
             for await message in inbound {
                 guard case .text(let text) = message else { continue }
                 if text.hasPrefix("/nick "), case let new = text.dropFirst(6).trimmingCharacters(), !new.isEmpty, new.count <= 32 {
                     let old = await room.name(id)
                     await room.rename(id, to: new)
-                    await broadcast("* \(old) is now \(new)", in: room)
+                    broadcast("* \(old) is now \(new)", in: room)
                 } else {
-                    await broadcast("\(await room.name(id)): \(text)", in: room)
+                    broadcast("\(await room.name(id)): \(text)", in: room)
                 }
             }
-            if let gone = await room.leave(id) { await broadcast("* \(gone) left", in: room) }
+            if let gone = await room.leave(id) { broadcast("* \(gone) left", in: room) }
         }
         return router
     }
 
-    /// Sends to every member at once, each on its own task, so one slow reader delays nobody else.
-    static func broadcast(_ line: String, in room: Room) async {
-        await withTaskGroup(of: Void.self) { group in
-            for member in await room.everyone {
-                group.addTask { try? await member.send(text: line) }
-            }
-        }
+    /// Sends to every member without waiting for any of them.
+    static func broadcast(_ line: String, in room: Room) {
+        room.members.broadcast(text: line)
     }
 
     static let page = """

@@ -52,6 +52,9 @@ package final class StreamBridge: BodySink, Sendable {
     /// Everything that changes, behind one lock and reached through one access per operation.
     private struct State {
         var queue = CircularBuffer<ByteBuffer>(initialCapacity: 1)  // grows when writes outrun the socket
+        /// How many chunks at the head of `queue` were queued `first`: those go out ahead of the rest, among
+        /// themselves in the order they came (a WebSocket answers pings in the order received).
+        var urgentCount = 0
         var queuedBytes = 0
         var finished = false
         var failed = false
@@ -63,11 +66,28 @@ package final class StreamBridge: BodySink, Sendable {
 
         var isOpen: Bool { !(failed || finished || aborted) }
 
-        /// Queues `bytes` (before the rest with `first`) and takes the parked producer, to be woken.
+        /// Queues `bytes` (with `first`, after the other urgent chunks and before the rest) and takes the parked
+        /// producer, to be woken.
         mutating func append(_ bytes: ByteBuffer, first: Bool = false) -> Parked? {
-            if first { queue.prepend(bytes) } else { queue.append(bytes) }
+            if !first {
+                queue.append(bytes)
+            } else if urgentCount == 0 {
+                queue.prepend(bytes)
+                urgentCount = 1
+            } else {
+                queue.insert(bytes, at: queue.index(queue.startIndex, offsetBy: urgentCount))
+                urgentCount += 1
+            }
             queuedBytes += bytes.readableBytes
             return takeParked()
+        }
+
+        /// Takes the chunk at the head of the queue.
+        mutating func popFirst() -> ByteBuffer? {
+            guard let chunk = queue.popFirst() else { return nil }
+            if urgentCount > 0 { urgentCount -= 1 }
+            queuedBytes -= chunk.readableBytes
+            return chunk
         }
 
         mutating func takeParked() -> Parked? {
@@ -107,17 +127,43 @@ package final class StreamBridge: BodySink, Sendable {
     /// suspending, so a handler on the event loop can queue several chunks (a burst of WebSocket echoes) before
     /// the connection pulls them: they go out in one flush, not one write and flush each.
     package nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
+        switch append(bytes) {
+        case .belowMark: return
+        case .closed: throw BodyWriterError.connectionClosed
+        case .aboveMark: try await waitForRoom()
+        }
+    }
+
+    /// What ``append(_:)`` did.
+    enum Appended {
+        /// Queued; the queue is at or below the high-water mark.
+        case belowMark
+        /// Queued; the queue is above the high-water mark, so the writer should ``waitForRoom()``.
+        case aboveMark
+        /// Not queued: the bridge has finished or failed.
+        case closed
+    }
+
+    /// Queues `bytes` without waiting, whatever the queue holds, and says whether the writer should now wait
+    /// for room: the first half of ``write(_:)``, for a writer that must queue under a lock of its own (a
+    /// WebSocket's deflater: frames must be queued in the order they were compressed).
+    func append(_ bytes: ByteBuffer) -> Appended {
         let highWaterMark = highWaterMark
-        let (wake, outcome): (Parked?, Bool?) = state.withLockedValue { state in
-            guard state.isOpen else { return (nil, false) }
+        let (wake, outcome): (Parked?, Appended) = state.withLockedValue { state in
+            guard state.isOpen else { return (nil, .closed) }
             let wake = state.append(bytes)
-            return (wake, state.queuedBytes <= highWaterMark ? true : nil)
+            return (wake, state.queuedBytes <= highWaterMark ? .belowMark : .aboveMark)
         }
         wakeLater(wake)
-        switch outcome {
-        case true?: return
-        case false?: throw BodyWriterError.connectionClosed
-        case nil: try await waitForRoom()
+        return outcome
+    }
+
+    /// Whether `count` more bytes would stay at or below the high-water mark with no writer waiting for room
+    /// (what ``writeIfRoom(_:)`` checks). Only a hint when other writers run at the same time.
+    func hasRoom(for count: Int) -> Bool {
+        let highWaterMark = highWaterMark
+        return state.withLockedValue { state in
+            state.isOpen && state.writerWaiting == nil && state.queuedBytes + count <= highWaterMark
         }
     }
 
@@ -153,7 +199,7 @@ package final class StreamBridge: BodySink, Sendable {
     var isWriterWaiting: Bool { state.withLockedValue { $0.writerWaiting != nil } }
 
     /// Waits until pulls bring the queue down to the low-water mark, or the bridge fails.
-    private nonisolated(nonsending) func waitForRoom() async throws {
+    nonisolated(nonsending) func waitForRoom() async throws {
         let lowWaterMark = lowWaterMark
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let resume: Bool? = state.withLockedValue { state in
@@ -180,9 +226,9 @@ package final class StreamBridge: BodySink, Sendable {
         parked.loop.execute { waker.wake() }
     }
 
-    /// Queues `bytes` without waiting (after everything queued, or before it with `first`); false once the
-    /// bridge has finished or failed. For the event loop's own bytes, which cannot wait: a WebSocket's pongs
-    /// and close frames. With `finishing`, the bridge finishes with these bytes (as ``finish()``) in the same
+    /// Queues `bytes` without waiting (after everything queued, or with `first` ahead of all but the earlier
+    /// `first` chunks, which keep their order); false once the bridge has finished or failed. For the event
+    /// loop's own bytes, which cannot wait: a WebSocket's pongs (in the order of their pings) and close frames. With `finishing`, the bridge finishes with these bytes (as ``finish()``) in the same
     /// step, so no write from another thread can come after them.
     package func enqueue(_ bytes: ByteBuffer, first: Bool = false, finishing: Bool = false) -> Bool {
         let (wake, taken): (Parked?, Bool) = state.withLockedValue { state in
@@ -220,6 +266,7 @@ package final class StreamBridge: BodySink, Sendable {
         let (writer, wake): (CheckedContinuation<Void, any Error>?, Parked?) = state.withLockedValue { state in
             state.failed = true
             state.queue.removeAll()
+            state.urgentCount = 0
             state.queuedBytes = 0
             defer { state.writerWaiting = nil }
             return (state.writerWaiting, state.takeParked())
@@ -233,8 +280,7 @@ package final class StreamBridge: BodySink, Sendable {
         let lowWaterMark = lowWaterMark
         let (output, writer): (ChatProducerOutput, CheckedContinuation<Void, any Error>?) = state.withLockedValue {
             state in
-            if let chunk = state.queue.popFirst() {
-                state.queuedBytes -= chunk.readableBytes
+            if let chunk = state.popFirst() {
                 var writer: CheckedContinuation<Void, any Error>?
                 if state.queuedBytes <= lowWaterMark {
                     writer = state.writerWaiting

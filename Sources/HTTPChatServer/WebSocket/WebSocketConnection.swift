@@ -146,16 +146,70 @@ public final class WebSocketOutbound: Sendable {
         }
         try await turns.run {
             guard !self.state.withLockedValue({ $0.closing }) else { throw WebSocketSendError.closed }
-            let frame: WebSocketFrame = self.deflater.withLockedValue { deflater in
-                guard let deflater, payload.readableBytes > 0 else { return WebSocketFrame(opcode: opcode, payload: payload) }
-                return WebSocketFrame(rsv1: true, opcode: opcode, payload: deflater.compress(payload))
-            }
-            do {
-                try await self.bridge.write(frame.serverBytes)
-            } catch {
-                throw WebSocketSendError.closed
+            switch self.compressAndQueue(opcode, payload) {
+            case .belowMark: return
+            case .closed: throw WebSocketSendError.closed
+            case .aboveMark:
+                do {
+                    try await self.bridge.waitForRoom()
+                } catch {
+                    throw WebSocketSendError.closed
+                }
             }
         }
+    }
+
+    /// Builds the frame (compressed when permessage-deflate was agreed) and queues it, both under the deflater's
+    /// lock, so frames reach the queue in the order they were compressed whichever sender made them.
+    private func compressAndQueue(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) -> StreamBridge.Appended {
+        deflater.withLockedValue { deflater in
+            guard let deflater, payload.readableBytes > 0 else {
+                return bridge.append(WebSocketFrame(opcode: opcode, payload: payload).serverBytes)
+            }
+            return bridge.append(WebSocketFrame(rsv1: true, opcode: opcode, payload: deflater.compress(payload)).serverBytes)
+        }
+    }
+
+    // MARK: Sending without waiting
+
+    /// Queues a text message without waiting, for a sender that must not be held up by one client (a fan-out to
+    /// many: see ``WebSocketGroup``).
+    ///
+    /// - Parameter text: the text.
+    /// - Returns: true when the message was queued; false when the client is behind (the message would take the
+    ///   queue past ``WebSocketOptions/outboundHighWaterMark``, or another send already waits for room) or the
+    ///   connection is closing. Nothing is queued when it returns false.
+    public func trySend(text: String) -> Bool {
+        trySend(.text, ByteBuffer(string: text), frame: nil)
+    }
+
+    /// Queues a binary message without waiting; see ``trySend(text:)``.
+    ///
+    /// - Parameter binary: the bytes.
+    /// - Returns: true when the message was queued; false when the client is behind or the connection is closing.
+    public func trySend(binary: ByteBuffer) -> Bool {
+        trySend(.binary, binary, frame: nil)
+    }
+
+    /// Queues one message without waiting. `frame`, when given, is the uncompressed frame's bytes made once for
+    /// many connections; a connection that compresses makes its own.
+    func trySend(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, frame: ByteBuffer?) -> Bool {
+        guard !state.withLockedValue({ $0.closing }) else { return false }
+        if !compresses {
+            return bridge.writeIfRoom(frame ?? WebSocketFrame(opcode: opcode, payload: payload).serverBytes) == .written
+        }
+        // A compressed frame is rarely larger than its payload plus a header; the check is made before
+        // compressing because a frame once compressed must be sent (the deflater's window has moved past it).
+        guard bridge.hasRoom(for: payload.readableBytes + 14) else { return false }
+        return compressAndQueue(opcode, payload) != .closed
+    }
+
+    /// Starts the closing handshake at once, without waiting for sends in progress (they fail): for a client that
+    /// fell behind and is dropped.
+    func closeNow(code: WebSocketCloseCode, reason: String) {
+        state.withLockedValue { $0.closing = true }
+        let connection = connection
+        connection.eventLoop.execute { connection.value.socket?.closeRequested(code: code, reason: reason) }
     }
 }
 
@@ -394,10 +448,13 @@ final class WebSocketConnection: ChatProtocol {
         scheduleIdleCheck(at: now + TimeAmount(options.pingTimeout))
     }
 
+    /// The client did not answer the close frame within ``WebSocketOptions/closeTimeout``: the connection closes
+    /// at once, whatever is still queued for a client that is not reading (RFC 6455 §7.1.1 lets the server end
+    /// the TCP connection when it sees fit).
     private func timedOut() {
         guard let chat else { return }
         finishInbound(code: nil, reason: "")
-        chat.closeWhenDone()
+        chat.close()
     }
 
     /// `reason` cut to the 123 bytes a close frame leaves for it, on a character boundary.

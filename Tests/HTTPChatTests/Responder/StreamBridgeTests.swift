@@ -35,6 +35,26 @@ struct StreamBridgeTests {
         #expect(try await pullAll(&producer) == [.bytes(Array("ab")), .bytes(Array("cd")), .end])
     }
 
+    @Test("urgent chunks go ahead of queued data in the order they came, also when pulls come between them")
+    func urgentChunksKeepTheirOrder() async throws {
+        let bridge = StreamBridge(highWaterMark: 1_000, lowWaterMark: 10)
+        try await bridge.write(ByteBuffer(string: "d1"))
+        try await bridge.write(ByteBuffer(string: "d2"))
+        for index in 0..<7 { #expect(bridge.enqueue(ByteBuffer(string: "p\(index)"), first: true)) }
+        var producer = StreamBridgeProducer(bridge: bridge)
+        let context = detachedPull().context
+        var pulled: [String] = []
+        for _ in 0..<3 {
+            if case .bytes(let chunk) = producer.more(context) { pulled.append(String(buffer: chunk)) }
+        }
+        for index in 7..<10 { #expect(bridge.enqueue(ByteBuffer(string: "p\(index)"), first: true)) }
+        bridge.finish()
+        for output in try await pullAll(&producer) {
+            if case .bytes(let bytes) = output { pulled.append(String(decoding: bytes, as: UTF8.self)) }
+        }
+        #expect(pulled == (0..<10).map { "p\($0)" } + ["d1", "d2"])
+    }
+
     @Test("a pull with nothing queued parks (no promise), and the next write, the finish or a failure wakes it",
           arguments: ["write", "finish", "fail", "abort"])
     func pullParks(_ event: String) async throws {
