@@ -43,12 +43,20 @@ extension FileServer {
     /// with a `multipart/form-data` body stores each file part under its (sanitized) file name.
     ///
     /// - Parameter request: a POST or PUT (``isUpload(_:)``).
+    /// A PUT's preconditions (`If-Match`, `If-None-Match`, `If-Unmodified-Since`) are evaluated against the
+    /// file the PUT would replace (RFC 9110 §13.2.2), first when the request arrives (412 before the body is
+    /// read) and again just before the rename, against the file actually replaced, under a lock every commit
+    /// of this process takes (``UploadTempFile/commit(as:overwrite:check:)``). A PUT with `Content-Range` is
+    /// 400 (RFC 9110 §14.5: a partial PUT would otherwise replace the whole file with the part).
+    ///
+    /// - Parameter request: a POST or PUT (``isUpload(_:)``).
     /// - Returns: PUT: 201 Created (new) or 204 No Content (replaced), with `Location`. POST: 303 See Other
     ///   to the folder's listing, or with `Accept: application/json` 201 and
     ///   `{"files":[{"name","size","replaced","location"}]}` (`Location` when one file was stored).
-    /// - Throws: ``HTTPError`` 400 (bad name, no file in the form), 403, 404 (no such folder, excluded), 409
-    ///   (the name exists without ``FileServerOptions/overwrite``, or is a folder), 413 past the body limit,
-    ///   415 (POST that is not `multipart/form-data`), 507 (disk full).
+    /// - Throws: ``HTTPError`` 400 (bad name, no file in the form, a PUT with `Content-Range`), 403, 404 (no
+    ///   such folder, excluded), 409 (the name exists without ``FileServerOptions/overwrite``, or is a folder),
+    ///   412 (a PUT's precondition is false), 413 past the body limit, 415 (POST that is not
+    ///   `multipart/form-data`), 507 (disk full).
     func upload(_ request: Request) async throws -> Response {
         guard let store = uploadStore else { throw HTTPError(.methodNotAllowed, headerFields: [.allow: allowedMethods]) }
         let segments = try uploadSegments(request)
@@ -61,9 +69,22 @@ extension FileServer {
             throw HTTPError(.badRequest, "PUT names a file")
         }
         guard UploadStore.acceptable(name, hidden: options.hidden) else { throw HTTPError(.badRequest, "bad file name") }
+        // RFC 9110 §14.5: a server that allows PUT must answer 400 to one with Content-Range.
+        guard request.headerFields[.contentRange] == nil else {
+            throw HTTPError(.badRequest, "PUT with Content-Range: partial updates are not supported")
+        }
         let folderSegments = Array(segments.dropLast())
         let folder = try await store.openFolder(folderSegments)
-        switch try await store.existing(name, in: folder) {
+        let fields = request.headerFields
+        var check: (@Sendable (UploadEntry) throws -> Void)?
+        if Self.hasPreconditions(fields) {
+            check = { (entry: UploadEntry) throws -> Void in
+                guard FileServer.preconditionsHold(fields, entry) else { throw HTTPError(.preconditionFailed, "precondition failed") }
+            }
+        }
+        let entry = try await store.entry(name, in: folder)
+        try check?(entry)  // preconditions first (RFC 9110 §13.2.2), before 409 and before the body is read
+        switch entry.kind {
         case .other: throw HTTPError(.conflict, "a folder or special file has that name")
         case .file where !options.overwrite: throw HTTPError(.conflict, "a file with that name exists")
         case .file, .none: break
@@ -76,7 +97,7 @@ extension FileServer {
                 if batch.add(chunk) { try await temp.write(batch.take()) }
             }
             if !batch.isEmpty { try await temp.write(batch.take()) }
-            replaced = try await temp.commit(as: name, overwrite: options.overwrite)
+            replaced = try await temp.commit(as: name, overwrite: options.overwrite, check: check)
         } catch {
             await temp.discard()
             throw error
@@ -88,6 +109,28 @@ extension FileServer {
             status: .created, headerFields: [.location: location, .contentType: "text/plain; charset=utf-8"],
             body: .init(string: "Created \(location)\n")
         )
+    }
+
+    /// Whether `fields` hold a precondition a PUT evaluates.
+    static func hasPreconditions(_ fields: HTTPFields) -> Bool {
+        fields[.ifMatch] != nil || fields[.ifNoneMatch] != nil || fields[.ifUnmodifiedSince] != nil
+    }
+
+    /// Whether a PUT's preconditions hold for `entry`, what its name is now (RFC 9110 §13.2.2): `If-Match`
+    /// by strong comparison with the file's ETag (with no file, even `*` is false, §13.1.1), else
+    /// `If-Unmodified-Since` (ignored with no file); then `If-None-Match` by weak comparison (`*` is false
+    /// when any file or folder has the name). `If-Modified-Since` and `If-Range` do not apply to PUT.
+    static func preconditionsHold(_ fields: HTTPFields, _ entry: UploadEntry) -> Bool {
+        guard let validators = entry.validators else {
+            if fields[.ifMatch] != nil { return false }
+            if entry.kind != .none, let list = fields[values: .ifNoneMatch].joinedList(),
+                list.utf8.split(separator: UInt8(ascii: ",")).contains(where: { $0.filter { $0 != 0x20 && $0 != 0x09 }.elementsEqual("*".utf8) })
+            {
+                return false
+            }
+            return true
+        }
+        return validators.evaluate(fields, method: .put) != .failed
     }
 
     private func post(_ request: Request, folder segments: [String], store: UploadStore) async throws -> Response {

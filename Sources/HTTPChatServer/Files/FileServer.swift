@@ -87,7 +87,12 @@ public struct FileServerOptions: Sendable {
     /// created; excluded folders (`cgi-bin`) are 404. Names must be at most 255 bytes, without `/`, `\`,
     /// controls or format (bidi) characters, not `.`, `..` or a dotfile (unless ``hidden``): else 400 (403
     /// for a hidden path). In a multipart form, each file is stored when its part ends; a later failure leaves
-    /// the earlier ones in place.
+    /// the earlier ones in place. A file is `fsync`ed before it is named and its folder after, so a power loss
+    /// never leaves an empty file under the name. Temporary files older than an hour (a server killed
+    /// mid-upload leaves them) are removed in the background when the file server is made.
+    ///
+    /// A `PUT`'s `If-Match`, `If-None-Match` and `If-Unmodified-Since` are evaluated against the file it would
+    /// replace (412 Precondition Failed), again just before the rename; a `PUT` with `Content-Range` is 400.
     public var uploads = false
     /// Let uploads replace existing files (default off: an existing name is 409 Conflict). The replacement is
     /// an atomic rename: readers see the old file or the new one, never a mix. A folder is never replaced.
@@ -178,7 +183,11 @@ public struct FileServer: ImmediateHTTPResponder {
         self.listingSlots = WorkSlots(capacity: options.listingMaxConcurrent)
         self.gzipSlots = WorkSlots(capacity: options.gzipMaxConcurrent)
         if let local = provider as? LocalFileProvider {
-            self.uploadStore = UploadStore(root: local.root, excluded: local.excludedFolders)
+            let store = UploadStore(root: local.root, excluded: local.excludedFolders)
+            self.uploadStore = store
+            // Temporaries a killed server left behind go once, in the background, when uploads start: only
+            // those older than UploadStore.staleTemporaryAge (an hour), so another server's are left alone.
+            if options.uploads { store.startSweep() }
         } else {
             self.uploadStore = nil
         }
