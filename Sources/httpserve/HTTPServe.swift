@@ -100,6 +100,11 @@ struct HTTPServe: AsyncParsableCommand {
     @Flag(help: "Allow cross-origin requests from any origin (CORS).")
     var cors = false
 
+    @Option(help: ArgumentHelp(
+        "Also take uploads and other state-changing requests from pages of this origin, scheme://host[:port] (repeatable). Without it a browser's POST, PUT, DELETE or PATCH from another origin (Sec-Fetch-Site, else Origin against Host) gets 403, with --cors too; curl and scripts send neither field and pass.",
+        valueName: "origin"))
+    var trustedOrigin: [String] = []
+
     @Option(help: ArgumentHelp("A Cache-Control value for files.", valueName: "value"))
     var cacheControl: String?
 
@@ -244,6 +249,11 @@ struct HTTPServe: AsyncParsableCommand {
                 throw ValidationError("--auth: \(error)")
             }
         }
+        do {
+            _ = try CrossOriginProtection(trustedOrigins: trustedOrigin)
+        } catch {
+            throw ValidationError("--trusted-origin: \(error)")
+        }
         if overwrite && !upload { throw ValidationError("--overwrite needs --upload") }
         if let metrics, !metrics.hasPrefix("/") { throw ValidationError("--metrics wants a path starting with /, e.g. /metrics") }
         if let health, !health.hasPrefix("/") { throw ValidationError("--health wants a path starting with /, e.g. /healthz") }
@@ -343,6 +353,9 @@ struct HTTPServe: AsyncParsableCommand {
         if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
         // A file server offers reads only, and POST and PUT when it takes uploads.
         if cors { middleware.append(CORS(allowedMethods: upload ? [.get, .head, .post, .put] : [.get, .head])) }
+        // Uploads, CGI POSTs and whatever else changes state: a browser's request from another origin is 403
+        // before credentials are asked for (cross-site request forgery with cached Basic credentials).
+        middleware.append(try CrossOriginProtection(trustedOrigins: trustedOrigin))
         if !auth.isEmpty { middleware.append(try BasicAuth(auth, realm: "httpserve")) }
 
         var configuration = ServerConfiguration(host: host, port: port)

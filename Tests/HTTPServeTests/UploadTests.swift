@@ -61,6 +61,51 @@ struct UploadTests {
         #expect(await serve.stop() == 0)
     }
 
+    @Test("a cross-site multipart POST carrying Basic credentials is 403 and stores nothing; curl without Origin still uploads")
+    func crossSitePostRefused() async throws {
+        let folder = try Folder()
+        let serve = try Serve([folder.path, "--port", "0", "--upload", "--auth", "bob:pw", "--trusted-origin", "https://app.example"])
+        /// A multipart POST of one file, as a browser sends it from a page's form.
+        func post(_ name: String, _ extra: String) throws -> String {
+            let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n\r\npwned\r\n--XyZ--\r\n"
+            let socket = try TestSocket(port: serve.port)
+            try socket.send(
+                "POST /sub/ HTTP/1.1\r\nHost: 127.0.0.1:\(serve.port)\r\nAuthorization: Basic Ym9iOnB3\r\nConnection: close\r\n\(extra)"
+                    + "Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return String(decoding: try socket.readToEnd(), as: UTF8.self)
+        }
+        let crossSite = try post("evil.txt", "Origin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\n")
+        #expect(crossSite.hasPrefix("HTTP/1.1 403"), "\(crossSite.prefix(80))")
+        #expect(crossSite.contains("cross-origin request refused"), "\(crossSite)")
+        let oldBrowser = try post("old.txt", "Origin: https://evil.example\r\n")
+        #expect(oldBrowser.hasPrefix("HTTP/1.1 403"), "\(oldBrowser.prefix(80))")
+        let nullOrigin = try post("null.txt", "Origin: null\r\n")
+        #expect(nullOrigin.hasPrefix("HTTP/1.1 403"), "\(nullOrigin.prefix(80))")
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/sub/evil.txt"))
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/sub/old.txt"))
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/sub/null.txt"))
+        let sameOrigin = try post("same.txt", "Origin: http://127.0.0.1:\(serve.port)\r\nSec-Fetch-Site: same-origin\r\n")
+        #expect(sameOrigin.hasPrefix("HTTP/1.1 303"), "\(sameOrigin.prefix(80))")
+        let trusted = try post("trusted.txt", "Origin: https://app.example\r\nSec-Fetch-Site: cross-site\r\n")
+        #expect(trusted.hasPrefix("HTTP/1.1 303"), "\(trusted.prefix(80))")
+        let put = try await sh("curl -s -o /dev/null -w '%{http_code}' -u bob:pw -H 'Origin: https://evil.example' -T /etc/hostname \(serve.base)/sub/put.txt")
+        #expect(put == "403", "\(put)")
+        let code = try await sh("curl -s -o /dev/null -w '%{http_code}' -u bob:pw -F 'file=@/etc/hostname;filename=curl.txt' \(serve.base)/sub/")
+        #expect(code == "303", "curl sends neither field: \(code)")
+        #expect(FileManager.default.fileExists(atPath: folder.path + "/sub/curl.txt"))
+        #expect(FileManager.default.fileExists(atPath: folder.path + "/sub/same.txt") && FileManager.default.fileExists(atPath: folder.path + "/sub/trusted.txt"))
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/sub/put.txt"))
+        #expect(temporaries(folder.path).isEmpty)
+        #expect(await serve.stop() == 0)
+    }
+
+    @Test("--trusted-origin refuses what is not scheme://host[:port]")
+    func trustedOriginFlag() async throws {
+        let folder = try Folder()
+        let bad = try await runToEnd([folder.path, "--trusted-origin", "https://app.example/path"])
+        #expect(bad.status != 0 && bad.stderr.contains("--trusted-origin"), "\(bad.stderr)")
+    }
+
     @Test("with --upload and --cors, a browser's preflight is offered POST and PUT beside GET and HEAD")
     func corsPreflightOffersUploads() async throws {
         let folder = try Folder()
