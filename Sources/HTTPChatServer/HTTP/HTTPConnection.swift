@@ -18,14 +18,17 @@ package final class HTTPConnectionContext: Sendable {
     let metrics: ConnectionMetrics?
     /// The proxies whose forwarding fields are read (``ServerConfiguration/trustedProxies``).
     let trustedProxies: [CIDR]
+    /// Set on every response head written (``ServerConfiguration/responseHeaders``).
+    let responseHeaders: ResponseHeaders?
 
     /// The context of `responder`'s connections.
     package init(
         responder: any HTTPResponder, limits: HTTPLimits, logger: Logger, isTLS: Bool = false,
-        metrics: ConnectionMetrics? = nil, trustedProxies: [CIDR] = []
+        metrics: ConnectionMetrics? = nil, trustedProxies: [CIDR] = [], responseHeaders: ResponseHeaders? = nil
     ) {
         self.responder = responder
         self.trustedProxies = trustedProxies
+        self.responseHeaders = responseHeaders
         self.isTLS = isTLS
         self.metrics = metrics
         self.immediate = responder as? any ImmediateHTTPResponder
@@ -390,8 +393,10 @@ final class HTTPConnection: ChatProtocol {
     /// protocol. HTTP is over on this connection: its timers stop, and it gets no more callbacks.
     private func switchProtocols(_ response: Response, to upgrade: ProtocolUpgrade, chat: ChatChannel) {
         var out = chat.allocator.buffer(capacity: 256)
+        var fields = response.headerFields
+        context.responseHeaders?.apply(to: &fields)
         ResponseHeadWriter.write(
-            status: .switchingProtocols, fields: response.headerFields, framing: .none, connection: .upgrade, into: &out
+            status: .switchingProtocols, fields: fields, framing: .none, connection: .upgrade, into: &out
         )
         chat.push(out)
         timer?.cancel()
@@ -404,6 +409,10 @@ final class HTTPConnection: ChatProtocol {
     private func write(
         _ response: Response, method: HTTPRequest.Method, version: HTTPVersion, keepAlive: Bool, chat: ChatChannel
     ) {
+        var response = response
+        // Every head goes out here (the responder's answers and the connection's own errors): the one place
+        // the server-wide fields are set.
+        context.responseHeaders?.apply(to: &response.headerFields)
         let plan = ResponsePlan.make(
             method: method, version: version, keepAlive: keepAlive, status: response.status,
             bodyLength: response.body.length

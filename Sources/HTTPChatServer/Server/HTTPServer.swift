@@ -108,7 +108,7 @@ public final class HTTPServer: Sendable {
         let context = HTTPConnectionContext(
             responder: responder, limits: configuration.limits, logger: logger, isTLS: credentials != nil,
             metrics: configuration.metricsFactory.map(ConnectionMetrics.init),
-            trustedProxies: configuration.trustedProxies
+            trustedProxies: configuration.trustedProxies, responseHeaders: configuration.responseHeaders
         )
         let transport = credentials.map { ChatTransport.tls($0, logger: logger) } ?? .plain
         let makeProtocol: @Sendable () -> any ChatProtocol

@@ -58,6 +58,10 @@ public struct ServerConfiguration: Sendable {
     /// and stop sending (Kubernetes removes an endpoint a few seconds after its pod is told to stop).
     /// Default zero.
     public var drainDelay: Duration = .zero
+    /// Fixed fields set on every response head the server writes: the responder's answers and the server's
+    /// own (400, 408, 413, 431 and 501 for requests that could not be read, `OPTIONS *`), replacing the
+    /// response's fields of the same names (see ``ResponseHeaders``). Nil (the default) sets none.
+    public var responseHeaders: ResponseHeaders?
 
     /// The defaults.
     public init() {}

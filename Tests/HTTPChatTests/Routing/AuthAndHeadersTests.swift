@@ -121,6 +121,19 @@ struct ResponseHeadersTests {
         #expect(missing.headerFields[HTTPField.Name("X-Frame-Options")!] == "DENY")
     }
 
+    @Test("a name configured twice is sent twice, in order, replacing the response's own values of that name")
+    func repeatedNames() async throws {
+        let router = Router()
+        router.get("/ok") { _ in
+            Response(headerFields: [HTTPField.Name("Link")!: "</own>; rel=next", HTTPField.Name("X-Other")!: "kept"], body: .init(string: "ok"))
+        }
+        let site = try router.build().wrapped(in: [try ResponseHeaders(["Link: </a.css>; rel=preload", "X-Frame-Options: DENY", "Link: </b.js>; rel=preload"])])
+        let ok = try await site.respond(to: Request(method: .get, target: "/ok"))
+        #expect(ok.headerFields[values: HTTPField.Name("Link")!] == ["</a.css>; rel=preload", "</b.js>; rel=preload"])
+        #expect(ok.headerFields[HTTPField.Name("X-Frame-Options")!] == "DENY")
+        #expect(ok.headerFields[HTTPField.Name("X-Other")!] == "kept")
+    }
+
     @Test("a line that is not a field, a framing field, a control character: refused with the reason", arguments: [
         ("X-Frame-Options DENY", "'X-Frame-Options DENY' is not 'Name: value'"),
         ("Bad Name: x", "'Bad Name' is not a field name (letters, digits and !#$%&'*+-.^_`|~ only)"),
@@ -129,6 +142,11 @@ struct ResponseHeadersTests {
         ("transfer-encoding: chunked", "transfer-encoding is set by the server and cannot be configured"),
         ("Connection: close", "Connection is set by the server and cannot be configured"),
         ("X-A: a\u{01}b", "the value of X-A holds a control character"),
+        ("Content-Encoding: identity", "Content-Encoding is set by the server and cannot be configured"),
+        ("content-type: text/plain", "content-type is set by the server and cannot be configured"),
+        ("ETag: \"x\"", "ETag is set by the server and cannot be configured"),
+        ("Last-Modified: Tue, 08 Dec 2026 00:00:00 GMT", "Last-Modified is set by the server and cannot be configured"),
+        ("Vary: *", "Vary is set by the server and cannot be configured"),
         ("X-A: a\rb", "the value of X-A holds a control character"),
     ])
     func refuses(_ line: String, _ message: String) {
