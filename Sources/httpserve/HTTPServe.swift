@@ -117,10 +117,24 @@ struct HTTPServe: AsyncParsableCommand {
     @Flag(help: "Print nothing but errors: no start-up line, no access log on stdout (--access-log PATH still writes).")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Require HTTP Basic authentication: USER:PASSWORD or USER:sha256:HEX (repeatable).", valueName: "user:secret"))
+    @Option(help: ArgumentHelp(
+        "Require HTTP Basic authentication: USER:PASSWORD or USER:sha256:HEX (repeatable). Other local users can read it in the process list: prefer --auth-file or \(AuthSources.variable).",
+        valueName: "user:secret"))
     var auth: [String] = []
 
-    @Option(help: ArgumentHelp("Add a field to every response, e.g. \"X-Frame-Options: DENY\" (repeatable).", valueName: "field"))
+    @Option(help: ArgumentHelp(
+        "Require HTTP Basic authentication with the credentials in FILE: one USER:PASSWORD or USER:sha256:HEX per line; the file must not be readable by group or others (chmod 600). \(AuthSources.variable) in the environment works the same way.",
+        valueName: "file"))
+    var authFile: String?
+
+    @Option(help: ArgumentHelp(
+        "Also answer to this Host name (repeatable; .example.test allows the name and its subdomains). Bound to loopback (the default), other names than localhost, *.localhost, 127.x.y.z and [::1] get 403: a web page cannot read the folder through DNS rebinding. Given with another address, only these and loopback names are answered.",
+        valueName: "name"))
+    var allowedHost: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Add a field to every response, errors and --health included, e.g. \"X-Frame-Options: DENY\" (repeatable; a name given twice is sent twice). Content-Type, Content-Encoding, ETag, Last-Modified, Vary and framing fields are refused.",
+        valueName: "field"))
     var header: [String] = []
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
@@ -250,6 +264,17 @@ struct HTTPServe: AsyncParsableCommand {
             }
         }
         do {
+            if let authFile { _ = try AuthSources.readFile(authFile) }
+            _ = try AuthSources.fromEnvironment()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        do {
+            _ = try AllowedHosts(allowedHost)
+        } catch {
+            throw ValidationError("--allowed-host: \(error)")
+        }
+        do {
             _ = try CrossOriginProtection(trustedOrigins: trustedOrigin)
         } catch {
             throw ValidationError("--trusted-origin: \(error)")
@@ -315,14 +340,22 @@ struct HTTPServe: AsyncParsableCommand {
             root = files.root
         }
 
-        // Outermost first: the log sees every answer (401s too), the fixed fields go on every answer, CORS
-        // answers preflights before authentication asks for credentials (browsers send none with them).
+        // Outermost first: the log sees every answer (401s too), CORS answers preflights before
+        // authentication asks for credentials (browsers send none with them). The fixed fields of --header
+        // are the connection's (configuration.responseHeaders), so they are on every answer.
         var middleware: [any HTTPMiddleware] = []
         if let accessLog {
             middleware.append(accessLog == "-" ? .standardOutput : try AccessLog.file(accessLog))
         } else if !quiet {
             middleware.append(.standardOutput)
         }
+        // Right after the log (which records the 403s): on loopback, hosts other than loopback names are
+        // refused before anything else runs (DNS rebinding). Activated sockets are judged by their address.
+        let activatedDescriptors = HTTPServer.socketActivationDescriptors()
+        let loopbackOnly = activatedDescriptors.isEmpty
+            ? AllowedHosts.isLoopback(bindAddress: host)
+            : activatedDescriptors.allSatisfy(Self.isLoopbackSocket)
+        if loopbackOnly || !allowedHost.isEmpty { middleware.append(try AllowedHosts(allowedHost)) }
         var served: any HTTPResponder = responder
         var metricsFactory: (any MetricsFactory)?
         if let metrics {
@@ -350,21 +383,26 @@ struct HTTPServe: AsyncParsableCommand {
         }
         defer { watcher?.stop() }
         if let hsts { middleware.append(StrictTransportSecurity(maxAge: hsts)) }
-        if !header.isEmpty { middleware.append(try ResponseHeaders(header)) }
         // A file server offers reads only, and POST and PUT when it takes uploads.
         if cors { middleware.append(CORS(allowedMethods: upload ? [.get, .head, .post, .put] : [.get, .head])) }
         // Uploads, CGI POSTs and whatever else changes state: a browser's request from another origin is 403
         // before credentials are asked for (cross-site request forgery with cached Basic credentials).
         middleware.append(try CrossOriginProtection(trustedOrigins: trustedOrigin))
-        if !auth.isEmpty { middleware.append(try BasicAuth(auth, realm: "httpserve")) }
+        // The command line, the file and the environment together; the variable is not passed on.
+        let credentials = try auth + (authFile.map(AuthSources.readFile) ?? []) + (AuthSources.fromEnvironment() ?? [])
+        AuthSources.forgetEnvironment()
+        if !credentials.isEmpty { middleware.append(try BasicAuth(credentials, realm: "httpserve")) }
 
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.metricsFactory = metricsFactory
         configuration.trustedProxies = try trustedProxy.map { try CIDR($0) }
+        // On the connection, not as middleware: the server's own answers (400, 408, 413, 431, 501) and the
+        // health answer get them too.
+        if !header.isEmpty { configuration.responseHeaders = try ResponseHeaders(header) }
         configuration.proxyProtocol = proxyProtocol
         configuration.reusePort = reusePort
         // Started by systemd with sockets (LISTEN_FDS): serve on those instead of binding.
-        configuration.listeningDescriptors = HTTPServer.socketActivationDescriptors()
+        configuration.listeningDescriptors = activatedDescriptors
         let readiness = Readiness()
         configuration.readiness = readiness
         configuration.drainDelay = .seconds(drainDelay)
@@ -445,6 +483,23 @@ struct HTTPServe: AsyncParsableCommand {
 }
 
 extension HTTPServe {
+    /// Whether the listening socket `descriptor` is bound to a loopback address (127.0.0.0/8, ::1).
+    static func isLoopbackSocket(_ descriptor: Int32) -> Bool {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard rc == 0 else { return false }
+        let address: SocketAddress
+        switch Int32(storage.ss_family) {
+        case AF_INET: address = SocketAddress(withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in.self) }, host: "")
+        case AF_INET6: address = SocketAddress(withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in6.self) }, host: "")
+        default: return false
+        }
+        return AllowedHosts.isLoopback(address)
+    }
+
     /// The start-up lines: the first is `Serving ROOT at URL/` (scripts read the port from it); listening on
     /// every interface (`0.0.0.0`, `::`), the first URL is the loopback one and each other address of the
     /// machine follows on its own line, so the URL to give another device is on screen.

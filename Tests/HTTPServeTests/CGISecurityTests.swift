@@ -65,18 +65,18 @@ struct CGISecurityTests {
         let site = try HostileCGISite()
         let serve = try Serve([site.path, "--port", "0", "--cgi"])
         for target in ["/cgi-bin/x.sh", "//cgi-bin/x.sh", "/./cgi-bin/x.sh", "///cgi-bin/x.sh", "/%63gi-bin/x.sh",
-                       "/cgi%2Dbin/x.sh", "/cgi-bin/./x.sh", "/cgi-bin//x.sh", "http://h//cgi-bin/x.sh", "/cgi-bin/%78.sh"] {
-            let out = try await rawExchange(serve.port, "GET \(target) HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                       "/cgi%2Dbin/x.sh", "/cgi-bin/./x.sh", "/cgi-bin//x.sh", "http://localhost//cgi-bin/x.sh", "/cgi-bin/%78.sh"] {
+            let out = try await rawExchange(serve.port, "GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             #expect(!out.contains(HostileCGISite.marker), "\(target) returned the script's source")
             #expect(out.hasPrefix("HTTP/1.1 200 ") && out.hasSuffix("ran x"), "\(target): \(out)")
         }
         // Listings and links into the scripts' folder: never its names.
         for target in ["/cgi-bin/", "//cgi-bin/", "/./cgi-bin/", "/%63gi-bin/", "/scripts/", "/scripts/x.sh", "/cgi-bin"] {
-            let out = try await rawExchange(serve.port, "GET \(target) HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            let out = try await rawExchange(serve.port, "GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             #expect(!out.contains(HostileCGISite.marker) && !out.contains("x.sh"), "\(target): \(out)")
             #expect(out.hasPrefix("HTTP/1.1 404 "), "\(target): \(out.prefix(40))")
         }
-        let root = try await rawExchange(serve.port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        let root = try await rawExchange(serve.port, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         #expect(root.contains("page.txt") && !root.contains("cgi-bin") && !root.contains("scripts"), "\(root)")
         #expect(await serve.stop() == 0)
     }
@@ -86,7 +86,7 @@ struct CGISecurityTests {
         let site = try HostileCGISite()
         let serve = try Serve([site.path, "--port", "0", "--cgi"])
         let body = String(repeating: "x", count: 8 << 20)  // far past what a pipe buffers
-        let request = "POST /cgi-bin/deaf.sh HTTP/1.1\r\nHost: h\r\nContent-Length: \(body.utf8.count)\r\n"
+        let request = "POST /cgi-bin/deaf.sh HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n"
             + "Connection: close\r\n\r\n"
         let port = serve.port
         let out = try await blocking {
@@ -116,9 +116,10 @@ struct CGISecurityTests {
     @Test("the environment: no HTTP_PROXY (httpoxy), no underscore aliases, one CONTENT_LENGTH, the real port, the absolute-form host")
     func environment() async throws {
         let site = try HostileCGISite()
-        let serve = try Serve([site.path, "--port", "0", "--cgi"])
+        // a.example: the absolute-form target's host below, allowed on this loopback server.
+        let serve = try Serve([site.path, "--port", "0", "--cgi", "--allowed-host", "a.example"])
         let port = serve.port
-        let env = try await rawExchange(port, "POST /cgi-bin/env.sh/p/q HTTP/1.1\r\nHost: h\r\nProxy: http://evil.example:1\r\n"
+        let env = try await rawExchange(port, "POST /cgi-bin/env.sh/p/q HTTP/1.1\r\nHost: localhost\r\nProxy: http://evil.example:1\r\n"
             + "X-Forwarded-For: 10.0.0.1\r\nX_Forwarded_For: 6.6.6.6\r\nContent-Length: 5\r\nContent-Length: 5\r\n"
             + "Connection: close\r\n\r\nhello")
         #expect(env.hasPrefix("HTTP/1.1 200 "), "\(env)")
@@ -131,7 +132,7 @@ struct CGISecurityTests {
         #expect(env.contains("PATH_TRANSLATED=\(realRoot)/p/q\n"), "PATH_TRANSLATED maps through the document root: \(env)")
         #expect(env.hasSuffix("BODY\nhello"), "\(env)")
 
-        let chunked = try await rawExchange(port, "POST /cgi-bin/env.sh HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+        let chunked = try await rawExchange(port, "POST /cgi-bin/env.sh HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
             + "Connection: close\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
         #expect(chunked.contains("CONTENT_LENGTH=7\n") && chunked.hasSuffix("BODY\nabcdefg"), "\(chunked)")
 
@@ -147,7 +148,7 @@ struct CGISecurityTests {
     func pathInfoTraversal(target: String) async throws {
         let site = try HostileCGISite()
         let serve = try Serve([site.path, "--port", "0", "--cgi"])
-        let out = try await rawExchange(serve.port, "GET \(target) HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        let out = try await rawExchange(serve.port, "GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         #expect(out.hasPrefix("HTTP/1.1 400 "), "\(target): \(out)")
         #expect(!out.contains("dotfile") && !out.contains("root:"), "\(out)")
         #expect(await serve.stop() == 0)
@@ -158,7 +159,7 @@ struct CGISecurityTests {
     func scriptStatus(code: String) async throws {
         let site = try HostileCGISite()
         let serve = try Serve([site.path, "--port", "0", "--cgi"])
-        let out = try await rawExchange(serve.port, "GET /cgi-bin/status-\(code).sh HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        let out = try await rawExchange(serve.port, "GET /cgi-bin/status-\(code).sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         #expect(out.hasPrefix("HTTP/1.1 502 "), "Status \(code): \(out)")
         #expect(await serve.stop() == 0)
     }
@@ -182,7 +183,7 @@ struct CGISecurityTests {
         let busy = try await sh("""
             curl -s -o /dev/null \(serve.base)/cgi-bin/long-nap.sh & curl -s -o /dev/null \(serve.base)/cgi-bin/long-nap.sh &
             for i in $(seq 100); do [ "$(pgrep -fc 'cgi-bin/long-nap[.]sh')" -ge 2 ] && break; sleep 0.05; done
-            python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", \(serve.port))); s.settimeout(3); s.sendall(b"POST /cgi-bin/env.sh HTTP/1.1\\r\\nHost: h\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())'
+            python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", \(serve.port))); s.settimeout(3); s.sendall(b"POST /cgi-bin/env.sh HTTP/1.1\\r\\nHost: localhost\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())'
             wait
             """)
         #expect(busy.hasPrefix("HTTP/1.1 503"), "\(busy)")

@@ -186,7 +186,7 @@ struct DeploymentTests {
         #expect(trusted == "addr=7.7.7.7 scheme=https https=on host=127.0.0.1:\(serve.port)\n", "trusted peer: \(trusted)")
         // Without --proxy-protocol a PROXY line is not a header: it is a bad request line.
         let socket = try TestSocket(port: serve.port)
-        try socket.send("PROXY TCP4 6.6.6.6 127.0.0.1 1 2\r\nGET /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        try socket.send("PROXY TCP4 6.6.6.6 127.0.0.1 1 2\r\nGET /sub/a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
         #expect(try socket.readLine().hasPrefix("HTTP/1.1 400"))
         #expect(await serve.stop() == 0)
         #expect(loggedClients(site.log()) == ["127.0.0.2", "7.7.7.7"], "\(site.log())")
@@ -196,7 +196,7 @@ struct DeploymentTests {
     func malformedProxyHeadersLive() async throws {
         let site = try DeploymentSite()
         let serve = try Serve([site.path, "-p", "0", "--proxy-protocol", "--trusted-proxy", "127.0.0.1", "--access-log", site.work + "/access.log"])
-        let request = "GET /sub/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        let request = "GET /sub/a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         for bad in ["", "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", "PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\n", "PROXY " + String(repeating: "9", count: 120) + "\r\n"] {
             let socket = try TestSocket(port: serve.port)
             try socket.send(bad + request)

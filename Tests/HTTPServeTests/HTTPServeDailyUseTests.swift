@@ -32,7 +32,7 @@ struct HTTPServeDailyUseTests {
             import socket
             s = socket.create_connection(('127.0.0.1', \(serve.port)))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            s.sendall(b'GET /big.bin HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+            s.sendall(b'GET /big.bin HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')
             got = 0
             while got < 2 << 20:
                 got += len(s.recv(65536))
@@ -143,7 +143,7 @@ struct HTTPServeDailyUseTests {
         let serve = try Serve([folder.path, "-p", "0", "--threads", "1"])
         // A download that reads nothing keeps its connection busy.
         let hold = try TestSocket(port: serve.port, receiveBuffer: 4096)
-        try hold.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        try hold.send("GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
         _ = try hold.readSome(max: 1024)
         kill(serve.process.processIdentifier, SIGINT)
         let said = try await readPipe(serve.stdout, until: "Press Ctrl-C again to stop now.")

@@ -144,11 +144,11 @@ struct HTTPServeTLSTests {
                 raw.connect(('127.0.0.1', \#(serve.port)))
                 s = ctx.wrap_socket(raw, server_hostname='localhost')
                 path = '/big.bin' if i % 2 == 0 else '/big.txt'
-                s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n' % path).encode())
+                s.sendall(('GET %s HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n' % path).encode())
                 socks.append(s)
             time.sleep(2)
             other = ssl.create_default_context(cafile='\#(certs.ca)').wrap_socket(socket.create_connection(('127.0.0.1', \#(serve.port))), server_hostname='localhost')
-            other.sendall(b'GET /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+            other.sendall(b'GET /small.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
             reply = b''
             while True:
                 chunk = other.recv(65536)

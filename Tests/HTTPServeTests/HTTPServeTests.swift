@@ -25,9 +25,12 @@ final class Serve {
     private(set) var initialOutput = ""
     private(set) var port = 0
 
-    init(_ arguments: [String], binary: String = httpserveBinary) throws {
+    init(_ arguments: [String], binary: String = httpserveBinary, environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdout
         process.standardError = stderr
         try startUnblocked(process)
@@ -316,7 +319,7 @@ struct HTTPServeTests {
         ]
         for payload in payloads {
             let socket = try TestSocket(port: serve.port)
-            try socket.send("GET \(payload) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            try socket.send("GET \(payload) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             let answer = String(decoding: try socket.readToEnd(), as: UTF8.self)
             #expect(answer.hasPrefix("HTTP/1.1 400") || answer.hasPrefix("HTTP/1.1 404"), "\(payload): \(answer.prefix(40))")
             #expect(!answer.contains("TOP SECRET"), "\(payload) leaked a file outside ROOT")

@@ -43,7 +43,7 @@ struct HardeningTests {
             socks = []
             for i in range(300):
                 s = socket.create_connection(('127.0.0.1', \#(serve.port)))
-                s.sendall(b'GET /small.txt HTTP/1.1\r\nHost: x\r\n')
+                s.sendall(b'GET /small.txt HTTP/1.1\r\nHost: localhost\r\n')
                 socks.append(s)
             # Meanwhile, an ordinary client is answered at once.
             t = time.time()
@@ -100,7 +100,7 @@ struct HardeningTests {
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 s.connect(('127.0.0.1', \#(serve.port)))
                 path = '/big.bin' if i % 2 == 0 else '/big.txt'
-                s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n' % path).encode())
+                s.sendall(('GET %s HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n' % path).encode())
                 socks.append(s)
             time.sleep(2)
             # The server still answers others while 20 responses are stuck.
@@ -149,7 +149,7 @@ struct HardeningTests {
         let out = try await python(#"""
             import socket, time
             def get(s):
-                s.sendall(b'GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n')
+                s.sendall(b'GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n')
             held = [socket.create_connection(('127.0.0.1', \#(serve.port))) for _ in range(4)]
             for s in held:
                 get(s); s.recv(4096)

@@ -145,7 +145,7 @@ struct LiveReloadTests {
         let length = { (text: String) in text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") } }
         #expect(length(head) != nil && length(head) == length(get), "HEAD \(head) GET \(get)")
         let socket = try TestSocket(port: serve.port)
-        try socket.send("HEAD /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        try socket.send("HEAD /index.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         let raw = String(decoding: try await blocking { try socket.readToEnd() }, as: UTF8.self)
         #expect(raw.hasPrefix("HTTP/1.1 200") && raw.hasSuffix("\r\n\r\n") && !raw.contains("<script"), "HEAD sent a body: \(raw)")
         #expect(await serve.stop() == 0)

@@ -206,7 +206,7 @@ struct UploadTests {
             import socket, time, os
             def start(name):
                 s = socket.create_connection(('127.0.0.1', \#(serve.port)))
-                s.sendall(b'PUT /sub/' + name + b' HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n')
+                s.sendall(b'PUT /sub/' + name + b' HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50000000\r\n\r\n')
                 s.sendall(b'x' * 3000000)
                 return s
             a = start(b'gone.bin')
