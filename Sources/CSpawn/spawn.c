@@ -7,6 +7,9 @@
 #include <spawn.h>
 #include <unistd.h>
 #include <sched.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 int httpchat_spawn(const char *path, char *const argv[], char *const envp[], const char *directory,
                    int stdinFD, int stdoutFD, int stderrFD, pid_t *pid) {
@@ -53,4 +56,10 @@ int httpchat_usable_cpus(void) {
     if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
 #endif
     return 0;
+}
+
+void httpchat_return_freed_memory(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

@@ -15,4 +15,8 @@ int httpchat_spawn(const char *path, char *const argv[], char *const envp[], con
 /// or 0 when it cannot be read.
 int httpchat_usable_cpus(void);
 
+/// Asks the allocator to return to the system the memory freed in every arena (glibc's `malloc_trim(0)`);
+/// elsewhere, does nothing. Blocks while it walks the arenas: call it off the event loops.
+void httpchat_return_freed_memory(void);
+
 #endif

@@ -179,7 +179,7 @@ public struct FileServer: ImmediateHTTPResponder {
         self.mountSegments = (try? CanonicalPath.segments(Substring(mountPath))) ?? []
         self.options = options
         self.cache = OpenFileCache(provider: provider, options: options)
-        self.archiveSlots = WorkSlots(capacity: options.archiveMaxConcurrent)
+        self.archiveSlots = WorkSlots(capacity: options.archiveMaxConcurrent, returnsMemoryWhenIdle: true)
         self.listingSlots = WorkSlots(capacity: options.listingMaxConcurrent)
         self.gzipSlots = WorkSlots(capacity: options.gzipMaxConcurrent)
         if let local = provider as? LocalFileProvider {

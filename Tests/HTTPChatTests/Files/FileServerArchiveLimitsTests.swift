@@ -106,6 +106,44 @@ struct FileServerArchiveLimitsTests {
         #expect(try await get(files, "/?download=zip").0.status == .ok)
     }
 
+    @Test("past listingMaxConcurrent, a folder listing is 503 with Retry-After")
+    func concurrentListingsAreCapped() async throws {
+        let provider = SlowProvider(tree(folders: 2, files: 2), delay: .zero, gateOpen: false)
+        var options = FileServerOptions()
+        options.listingMaxConcurrent = 1
+        let files = FileServer(provider: provider, options: options)
+        let first = Task { try await get(files, "/d0/").0.status }
+        for _ in 0..<200 where provider.lists < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let (second, _) = try await get(files, "/d1/")
+        #expect(second.status == .serviceUnavailable && second.headerFields[.retryAfter] != nil, "got \(second.status)")
+        provider.openGate()
+        #expect(try await first.value == .ok)
+        #expect(try await get(files, "/d1/").0.status == .ok, "the slot came back")
+    }
+
+    @Test("past gzipMaxConcurrent, a file is sent uncompressed; a compression that ends gives its slot back")
+    func concurrentGzipIsCapped() async throws {
+        let fixture = try TempTree()
+        try fixture.write("page.txt", String(repeating: "compress me, compress me. ", count: 4000))  // ~100 KB, from its descriptor
+        var options = FileServerOptions()
+        options.gzipMaxConcurrent = 1
+        let files = try FileServer(root: fixture.dir, options: options)
+        func ask() async throws -> Response {
+            var request = Request(method: .get, target: "/page.txt")
+            request.headerFields[.acceptEncoding] = "gzip"
+            return try await files.respond(to: request)
+        }
+        var first: Response? = try await ask()
+        #expect(first?.headerFields[.contentEncoding] == "gzip")
+        let second = try await ask()
+        #expect(second.headerFields[.contentEncoding] == nil, "a second compression past the cap")
+        #expect(String(buffer: try await second.body.collect()).hasPrefix("compress me"))
+        _ = try await first?.body.collect()
+        first = nil
+        #expect(files.gzipSlots.inUse == 0)
+        #expect(try await ask().headerFields[.contentEncoding] == "gzip")
+    }
+
     @Test("a folder with more names than the cap is refused having read no more than the cap allows")
     func bigFolderIsReadOnlyToTheCap() async throws {
         let fixture = try TempTree()
