@@ -80,13 +80,36 @@ final class CGIRun: Sendable {
         Task {
             try? await errors.executeThenClose { inbound in
                 for try await chunk in inbound {
-                    for line in String(buffer: chunk).split(separator: "\n") {
+                    for line in Self.logLines(chunk) {
                         logger.warning("cgi stderr", metadata: ["script": "\(name)", "line": "\(line)"])
                     }
                 }
             }
         }
         return CGIRun(process: process, io: io, onExit: onExit)
+    }
+
+    /// The lines of a chunk of a script's standard error, as they may be logged: split at LF bytes (a Swift
+    /// split on the Character "\n" does not split "\r\n", which is one Character, so a script echoing a
+    /// request's text could end the log line and forge the next), a trailing CR dropped, every other control
+    /// byte (C0 but tab, DEL, C1) shown as `\u{XX}`, invalid UTF-8 as U+FFFD, empty lines skipped.
+    ///
+    /// - Parameter chunk: bytes read from the script's standard error.
+    /// - Returns: the lines, none holding a control character.
+    static func logLines(_ chunk: ByteBuffer) -> [String] {
+        chunk.readableBytesView.split(separator: 10).compactMap { raw -> String? in
+            let line = raw.last == 13 ? raw.dropLast() : raw
+            guard !line.isEmpty else { return nil }
+            var text = ""
+            for scalar in String(decoding: line, as: UTF8.self).unicodeScalars {
+                if scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value) {
+                    text += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                } else {
+                    text.unicodeScalars.append(scalar)
+                }
+            }
+            return text
+        }
     }
 
     /// Runs the exchange and returns the script's head; the body follows through ``bodyProducer``.

@@ -13,6 +13,11 @@ public import Foundation
 /// skipped; the same name may appear more than once (``values(named:)``). At most ``limit`` pairs are read,
 /// so a request cannot make the server build a huge list (the head's size limit bounds the rest).
 ///
+/// Split and compared on bytes, never on Characters: Swift's `Character` comparison is canonical equivalence,
+/// so a Character split on `;` also splits at U+037E GREEK QUESTION MARK (a value holding it would read as
+/// two cookies, the second of the sender's choosing), and a name lookup of `K` would find a cookie named
+/// U+212A KELVIN SIGN.
+///
 /// ```swift
 /// router.get("/hello") { request in .text("Hello, \(request.cookies["name"] ?? "stranger")") }
 /// ```
@@ -28,15 +33,16 @@ public struct Cookies: Sendable, Sequence {
     /// - Parameter fields: the values of the request's `Cookie` fields, in order.
     public init(fields: [String]) {
         var pairs: [(name: String, value: String)] = []
+        let quote = UInt8(ascii: "\"")
         outer: for field in fields {
-            for piece in field.split(separator: ";", omittingEmptySubsequences: true) {
+            for piece in field.utf8.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: true) {
                 guard pairs.count < Self.limit else { break outer }
-                guard let eq = piece.firstIndex(of: "=") else { continue }
-                let name = piece[..<eq].trimmingOWS()
+                guard let eq = piece.firstIndex(of: UInt8(ascii: "=")) else { continue }
+                let name = Self.trimmingOWS(piece[..<eq])
                 guard !name.isEmpty else { continue }
-                var value = piece[piece.index(after: eq)...].trimmingOWS()
-                if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
-                pairs.append((String(name), String(value)))
+                var value = Self.trimmingOWS(piece[piece.index(after: eq)...])
+                if value.count >= 2, value.first == quote, value.last == quote { value = value.dropFirst().dropLast() }
+                pairs.append((String(Substring(name)), String(Substring(value))))
             }
         }
         self.pairs = pairs
@@ -44,7 +50,15 @@ public struct Cookies: Sendable, Sequence {
 
     /// The first value of the cookie named `name`, or nil.
     public subscript(name: String) -> String? {
-        pairs.first { $0.name == name }?.value
+        pairs.first { $0.name.utf8.elementsEqual(name.utf8) }?.value
+    }
+
+    /// `bytes` without leading and trailing SP and HTAB.
+    private static func trimmingOWS(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
+        var s = bytes
+        while let f = s.first, f == 0x20 || f == 0x09 { s = s.dropFirst() }
+        while let l = s.last, l == 0x20 || l == 0x09 { s = s.dropLast() }
+        return s
     }
 
     /// Every value sent for `name` (a browser sends one per matching path and domain, most specific first).
@@ -52,7 +66,7 @@ public struct Cookies: Sendable, Sequence {
     /// - Parameter name: the cookie's name.
     /// - Returns: the values, in the order sent.
     public func values(named name: String) -> [String] {
-        pairs.filter { $0.name == name }.map(\.value)
+        pairs.filter { $0.name.utf8.elementsEqual(name.utf8) }.map(\.value)
     }
 
     /// Iterates over the pairs.

@@ -70,16 +70,18 @@ public enum PercentEncoding {
 /// `&`, `+` for space, `%XX` escapes.
 public enum FormURLEncoded {
     /// Parses pairs in order. A pair without `=` has an empty value; pairs whose escapes are malformed are
-    /// skipped.
+    /// skipped. Split on `&` and `=` bytes, never on Characters (a combining mark after `&` would otherwise
+    /// hide it, and the next pair would become part of a value).
     ///
     /// - Parameter s: the encoded text, without a leading `?`.
     /// - Returns: the decoded pairs.
     public static func parse(_ s: some StringProtocol) -> [(name: String, value: String)] {
         var items: [(name: String, value: String)] = []
-        for pair in s.split(separator: "&", omittingEmptySubsequences: true) {
-            let eq = pair.firstIndex(of: "=")
-            let rawName = eq.map { pair[..<$0] } ?? pair[...]
-            let rawValue = eq.map { pair[pair.index(after: $0)...] } ?? ""
+        let text = Substring(s)
+        for pair in text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let eq = pair.firstIndex(of: UInt8(ascii: "="))
+            let rawName = Substring(eq.map { pair[..<$0] } ?? pair)
+            let rawValue = Substring(eq.map { pair[pair.index(after: $0)...] } ?? pair[pair.endIndex...])
             guard let name = PercentEncoding.decode(rawName, plusIsSpace: true),
                 let value = PercentEncoding.decode(rawValue, plusIsSpace: true)
             else { continue }

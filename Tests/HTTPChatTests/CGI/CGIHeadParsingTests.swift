@@ -188,4 +188,12 @@ struct CGIHeadParsingTests {
             #expect(got == whole, "\(reads.map { String(buffer: $0) }): got \(got), want \(whole)")
         }
     }
+
+    @Test("a script's standard error is logged per LF byte: CR LF, a bare CR and controls never reach the log")
+    func stderrLogLines() {
+        let chunk = ByteBuffer(string: "warning: user sent x\r\n2026-12-08T00:00:00 critical: forged\nbare\rcarriage\u{1B}[31m\n\n\tindented\u{85}\n")
+        let lines = CGIRun.logLines(chunk)
+        #expect(lines == ["warning: user sent x", "2026-12-08T00:00:00 critical: forged", "bare\\u{D}carriage\\u{1B}[31m", "\tindented\\u{85}"], "got \(lines)")
+        #expect(lines.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" } })
+    }
 }

@@ -99,4 +99,17 @@ struct CookiesTests {
         #expect(try await curlOutput(["-s", "-b", jar, "\(url)/whoami"]) == "s3cr3t dark")
         await server.shutdown(gracePeriod: .seconds(1))
     }
+
+    @Test("split and looked up on bytes: U+037E (canonically a ;) stays in its value, U+212A (canonically K) is no K")
+    func bytesNotCharacters() {
+        let jar = Cookies(fields: ["lang=en\u{037E}session=attacker; session=real"])
+        #expect(jar.pairs.map(\.name) == ["lang", "session"], "got \(jar.pairs)")
+        #expect(jar["session"] == "real" && jar.values(named: "session") == ["real"], "got \(jar.pairs)")
+        #expect(jar["lang"] == "en\u{037E}session=attacker")
+        let kelvin = Cookies(fields: ["\u{212A}=forged; K=real"])
+        #expect(kelvin["K"] == "real" && kelvin.values(named: "K") == ["real"], "got \(kelvin.pairs)")
+        let mark = Cookies(fields: ["a=1;\u{0301}b=2", "c=\u{0301}3"])
+        #expect(mark.pairs.map(\.name) == ["a", "\u{0301}b", "c"] && mark["c"] == "\u{0301}3", "got \(mark.pairs)")
+        #expect(Cookies(fields: ["q=\"\u{0301}x\""])["q"] == "\u{0301}x")
+    }
 }

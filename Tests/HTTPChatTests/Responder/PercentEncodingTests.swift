@@ -137,4 +137,12 @@ struct PercentEncodingTests {
         let got = FormURLEncoded.parse(query).map { "\($0.name)=\($0.value)" }
         #expect(got == want, "\(query.debugDescription): got \(got), want \(want)")
     }
+
+    @Test("form pairs split on & and = bytes: a combining mark after & or = hides neither")
+    func formPairsOnBytes() {
+        let pairs = FormURLEncoded.parse("a=1&\u{0301}b=2&c=\u{0301}3")
+        #expect(pairs.map(\.name) == ["a", "\u{0301}b", "c"], "got \(pairs)")
+        #expect(pairs.map(\.value) == ["1", "2", "\u{0301}3"], "got \(pairs)")
+        #expect(FormURLEncoded.parse("x&y=&=z").map { "\($0.name)=\($0.value)" } == ["x=", "y=", "=z"])
+    }
 }
