@@ -36,6 +36,26 @@ public enum HTTPHeadParser {
         return true
     }
 
+    /// The elements of a comma-separated list value (RFC 9110 §5.6.1), each without the OWS around it and
+    /// with ASCII letters lowercased; empty elements kept. Split, trimmed and compared on bytes: split on
+    /// `Character`s, a comma that a combining or prepended scalar joins is not cut, and `lowercased()` maps
+    /// U+212A KELVIN SIGN to `k`, so `chun\u{212A}ed` was read as `chunked` where a proxy in front sees an
+    /// unknown coding: a request smuggling gap.
+    static func listElements(_ value: UnsafeRawBufferPointer) -> [[UInt8]] {
+        value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).map { element in
+            trimmingOWS(element).map(HTTPGrammar.lower)
+        }
+    }
+
+    /// `bytes` without the SP and HTAB around them (RFC 9110 §5.6.3 OWS).
+    static func trimmingOWS<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        let isOWS = { (b: UInt8) in b == HTTPGrammar.sp || b == HTTPGrammar.htab }
+        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else {
+            return bytes[bytes.endIndex...]
+        }
+        return bytes[first...last]
+    }
+
     // MARK: - Parser
 
     static func parse(_ b: UnsafeRawBufferPointer, limits: HTTPLimits) throws(HTTPParseError) -> HTTPRequestHead {
@@ -88,11 +108,11 @@ public enum HTTPHeadParser {
         var hostCount = 0
         var hostValid = true
         var contentLength: Int?
-        var codings: [Substring] = []
+        var codings: [[UInt8]] = []
         var sawTransferEncoding = false
         var close = false
         var keepAliveToken = false
-        var expectation: String?
+        var expectation: [UInt8]?
         var count = 0
 
         p = lineEnd
@@ -141,20 +161,17 @@ public enum HTTPHeadParser {
                 contentLength = length
             case 17 where equalsLowercased(b, nameRange, "transfer-encoding"):
                 sawTransferEncoding = true
-                let text = String(decoding: value, as: UTF8.self)
-                for element in text.split(separator: ",", omittingEmptySubsequences: false) {
-                    let coding = element.trimmingOWS()
+                for coding in Self.listElements(value) {
                     guard !coding.isEmpty else { throw .bad("empty transfer coding") }
                     codings.append(coding)
                 }
             case 10 where equalsLowercased(b, nameRange, "connection"):
-                for token in String(decoding: value, as: UTF8.self).split(separator: ",") {
-                    let t = token.trimmingOWS().lowercased()
-                    if t == "close" { close = true } else if t == "keep-alive" { keepAliveToken = true }
+                for token in Self.listElements(value) {
+                    if token.elementsEqual("close".utf8) { close = true } else if token.elementsEqual("keep-alive".utf8) { keepAliveToken = true }
                 }
             case 6 where equalsLowercased(b, nameRange, "expect"):
-                let text = String(decoding: value, as: UTF8.self).lowercased()
-                expectation = expectation.map { $0 + "," + text } ?? text
+                let text = value.map(HTTPGrammar.lower)
+                expectation = expectation.map { $0 + [UInt8(ascii: ",")] + text } ?? text
             default:
                 break
             }
@@ -171,13 +188,14 @@ public enum HTTPHeadParser {
         if sawTransferEncoding {
             if version == .http1_0 { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
             if contentLength != nil { throw .bad("both Content-Length and Transfer-Encoding") }
-            let lowered = codings.map { $0.lowercased() }
-            let chunkedCount = lowered.filter { $0 == "chunked" }.count
-            if chunkedCount > 1 || (chunkedCount == 1 && lowered.last != "chunked") {
+            let isChunked = { (coding: [UInt8]) in coding.elementsEqual("chunked".utf8) }
+            let chunkedCount = codings.filter(isChunked).count
+            if chunkedCount > 1 || (chunkedCount == 1 && !isChunked(codings.last!)) {
                 throw .bad("chunked is not the final transfer coding, or appears twice")
             }
-            if lowered != ["chunked"] {
-                throw HTTPParseError(.notImplemented, "transfer coding \(lowered.joined(separator: ", "))")
+            if codings.count != 1 || chunkedCount != 1 {
+                let named = codings.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
+                throw HTTPParseError(.notImplemented, "transfer coding \(named)")
             }
             framing = .chunked
         } else if let length = contentLength {
@@ -192,8 +210,8 @@ public enum HTTPHeadParser {
         // Expect (RFC 9110 §10.1.1): only 100-continue is known; HTTP/1.0 expectations are ignored.
         var expectsContinue = false
         if let expectation, version == .http1_1 {
-            guard expectation.trimmingOWSString() == "100-continue" else {
-                throw HTTPParseError(.expectationFailed, "Expect: \(expectation)")
+            guard Self.trimmingOWS(expectation[...]).elementsEqual("100-continue".utf8) else {
+                throw HTTPParseError(.expectationFailed, "Expect: \(String(decoding: expectation, as: UTF8.self))")
             }
             expectsContinue = true
         }

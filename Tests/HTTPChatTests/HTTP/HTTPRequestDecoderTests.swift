@@ -96,6 +96,10 @@ struct HTTPRequestDecoderTests {
         ParseCase(name: "chunked twice over two lines", raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400),
         ParseCase(name: "empty Transfer-Encoding", raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n", status: 400),
         ParseCase(name: "chunkedchunked", raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunkedchunked\r\n\r\n", status: 501),
+        // U+212A KELVIN SIGN lowercases to k: read on Characters this was chunked, to a proxy an unknown coding.
+        ParseCase(name: "chunked spelled with a Kelvin sign", raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chun\u{212A}ed\r\n\r\n0\r\n\r\n", status: 501),
+        ParseCase(name: "chunked with a combining mark", raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\u{0301}\r\n\r\n0\r\n\r\n", status: 501),
+        ParseCase(name: "a prepended mark glued to the comma before chunked", raw: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\u{0600}, chunked\r\n\r\n0\r\n\r\n", status: 501),
         ParseCase(name: "space after the chunk size", raw: "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na \r\n0123456789\r\n0\r\n\r\n", status: 400),
         ParseCase(name: "chunk extension without semicolon", raw: "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 ext\r\naa\r\n0\r\n\r\n", status: 400),
         ParseCase(name: "empty chunk extension", raw: "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\naa\r\n0\r\n\r\n", status: 400),
@@ -293,6 +297,9 @@ struct HTTPRequestDecoderTests {
         #expect(try !head("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, CLOSE\t").keepAlive)
         #expect(try !head("GET / HTTP/1.0").keepAlive)
         #expect(try head("GET / HTTP/1.0\r\nConnection: keep-alive").keepAlive)
+        // Decided on bytes: a Kelvin sign is not k, and a scalar joining the comma does not hide a token.
+        #expect(try !head("GET / HTTP/1.0\r\nConnection: \u{212A}eep-alive").keepAlive)
+        #expect(try !head("GET / HTTP/1.1\r\nHost: x\r\nConnection: x\u{0600},close").keepAlive)
         #expect(try head("PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue").expectsContinue)
         #expect(try !head("PUT / HTTP/1.0\r\nExpect: 100-continue").expectsContinue)
     }
