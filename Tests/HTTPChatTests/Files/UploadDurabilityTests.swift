@@ -46,6 +46,8 @@ struct UploadDurabilityTests {
         let outside = try ScratchFolder()
         try FileManager.default.createDirectory(atPath: site.path + "/sub/deeper", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: site.path + "/.upload-aa", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: site.path + "/cgi-bin", withIntermediateDirectories: true)
+        site.write("cgi-bin/.upload-12", age: 7200)  // an excluded folder is never entered
         site.write(".upload-1a2b3c4d5e6f708192a3b4c5", age: 7200)  // the longest name createTemporary makes
         site.write(".upload-ff", age: 7200)
         site.write(".upload-beef")  // fresh: another server's upload in progress
@@ -59,10 +61,10 @@ struct UploadDurabilityTests {
         try FileManager.default.createSymbolicLink(atPath: site.path + "/out", withDestinationPath: outside.path)
         try FileManager.default.createSymbolicLink(atPath: site.path + "/.upload-ee", withDestinationPath: outside.path + "/.upload-dd")
 
-        let store = UploadStore(root: site.path, excluded: [])
+        let store = UploadStore(root: site.path, excluded: [site.path + "/cgi-bin"])
         let removed = store.sweepTemporaries().sorted()
         #expect(removed == [".upload-1a2b3c4d5e6f708192a3b4c5", ".upload-aa/.upload-1", ".upload-ff", "sub/deeper/.upload-0"], "got \(removed)")
-        for kept in [".upload-beef", ".upload-notes.txt", ".upload-ABCD", ".upload-", "keep.txt", ".upload-aa", ".upload-ee"] {
+        for kept in [".upload-beef", ".upload-notes.txt", ".upload-ABCD", ".upload-", "keep.txt", ".upload-aa", ".upload-ee", "cgi-bin/.upload-12"] {
             #expect(site.exists(kept), "\(kept) must stay")
         }
         #expect(outside.exists(".upload-dd"), "a link was followed out of the root")
