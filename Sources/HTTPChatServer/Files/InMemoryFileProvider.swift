@@ -110,9 +110,10 @@ public final class InMemoryFileProvider: FileProvider {
         let prefix = path.isEmpty ? "" : path.joined(separator: "/") + "/"
         return tree.withLockedValue { tree in
             tree.nodes.compactMap { key, node -> FolderEntry? in
-                guard key.hasPrefix(prefix), key.count > prefix.count else { return nil }
-                let name = String(key.dropFirst(prefix.count))
-                guard !name.contains("/") else { return nil }
+                // On bytes: a name that starts with a combining mark makes `/` and the mark one Character.
+                guard key.utf8.starts(with: prefix.utf8), key.utf8.count > prefix.utf8.count else { return nil }
+                let name = String(Substring(key.utf8.dropFirst(prefix.utf8.count)))
+                guard !name.utf8.contains(UInt8(ascii: "/")) else { return nil }
                 switch node {
                 case .file(_, let info), .folder(let info): return FolderEntry(name: name, info: info)
                 }
@@ -122,13 +123,13 @@ public final class InMemoryFileProvider: FileProvider {
 
     private func node(_ path: [String]) -> Node? {
         // `..` and `.` name nothing here (the caller never sends them; they must not climb either).
-        guard !path.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0.contains("/") }) else { return nil }
+        guard !path.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0.utf8.contains(UInt8(ascii: "/")) }) else { return nil }
         let key = path.joined(separator: "/")
         return tree.withLockedValue { $0.nodes[key] }
     }
 
     private static func names(_ path: String) -> [String] {
-        path.split(separator: "/").map(String.init).filter { $0 != "." }
+        CanonicalPath.split(Substring(path)).map(String.init).filter { $0 != "." }
     }
 
     private static func addFolder(_ names: [String], to tree: inout Tree, modified: Int) {

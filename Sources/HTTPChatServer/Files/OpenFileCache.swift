@@ -137,7 +137,9 @@ final class OpenFileCache: Sendable {
 
     /// The components of a cache path.
     static func components(_ path: String) -> [String] {
-        path.split(separator: "/").map(String.init)
+        // On `/` bytes: split on Characters, `a/\u{301}x` (a segment that starts with a combining mark, joined
+        // after `a`) would stay one name holding a `/`, and `openat` would walk it past the per-name checks.
+        CanonicalPath.split(Substring(path)).map(String.init)
     }
 
     private func store(_ path: String, _ lookup: CachedLookup) {

@@ -100,6 +100,8 @@ struct RootedOpener: Sendable {
         func missing() -> (opened: Opened, place: [String]) { (.missing, []) }
 
         while let name = pending.popLast() {
+            // One name, one level: `openat` would walk a `/` inside a name itself, past the checks below.
+            if name.utf8.contains(UInt8(ascii: "/")) { return missing() }
             if name.isEmpty || name == "." { continue }
             if name == ".." {
                 if stack.count > 1 {
@@ -155,7 +157,7 @@ struct RootedOpener: Sendable {
             links += 1
             guard links <= Self.maxLinks, let target = Self.readLink(folder, name), !target.isEmpty else { return missing() }
             var parts = CanonicalPath.split(Substring(target)).map(String.init)
-            if target.hasPrefix("/") {
+            if target.utf8.first == UInt8(ascii: "/") {  // a byte: "/\u{301}x" is absolute too
                 let start: String
                 if let inside = insideRoot(target) {
                     start = root
@@ -197,7 +199,8 @@ struct RootedOpener: Sendable {
     private func insideRoot(_ target: String) -> [String]? {
         let parts = CanonicalPath.split(Substring(target)).map(String.init)
         let rootParts = CanonicalPath.split(Substring(root)).map(String.init)
-        guard parts.starts(with: rootParts) else { return nil }
+        // Names compared as bytes: String's == holds `é` and `e\u{301}` equal, the file system does not.
+        guard parts.starts(with: rootParts, by: { $0.utf8.elementsEqual($1.utf8) }) else { return nil }
         return Array(parts.dropFirst(rootParts.count))
     }
 

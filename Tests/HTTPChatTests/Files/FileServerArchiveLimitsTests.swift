@@ -337,7 +337,8 @@ final class TempTree {
 
     func write(_ path: String, _ text: String) throws {
         let full = dir + "/" + path
-        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let slash = full.utf8.lastIndex(of: UInt8(ascii: "/"))!  // on bytes: a name may start with a combining mark
+        try FileManager.default.createDirectory(atPath: String(Substring(full.utf8[..<slash])), withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: full, contents: Data(text.utf8)) else { throw CocoaError(.fileWriteUnknown) }
     }
 
