@@ -92,15 +92,20 @@ public struct BasicAuth: HTTPMiddleware {
         self.realm = realm
     }
 
+    /// One `user:password` or `user:sha256:HEX`, split at the first `:` byte (as a client's credentials are:
+    /// split on `Character`s, a colon followed by a combining mark was not found).
     static func user(_ specification: String) throws -> User {
-        guard let colon = specification.firstIndex(of: ":") else {
+        let bytes = Array(specification.utf8)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
             throw BasicAuthError("'--auth' wants USER:PASSWORD or USER:sha256:HEX (no ':' found)")
         }
-        let name = String(specification[..<colon])
-        let secret = String(specification[specification.index(after: colon)...])
+        let name = String(decoding: bytes[..<colon], as: UTF8.self)
+        let secret = bytes[(colon + 1)...]
         guard !name.isEmpty else { throw BasicAuthError("the user name before ':' is empty") }
-        if secret.hasPrefix("sha256:") { return try User(name: name, sha256Hex: String(secret.dropFirst(7))) }
-        return User(name: name, password: secret)
+        if secret.starts(with: "sha256:".utf8) {
+            return try User(name: name, sha256Hex: String(decoding: secret.dropFirst(7), as: UTF8.self))
+        }
+        return User(name: name, password: String(decoding: secret, as: UTF8.self))
     }
 
     /// `next`'s answer for a known user with the right password; 401 with a challenge otherwise.
@@ -127,12 +132,15 @@ public struct BasicAuth: HTTPMiddleware {
     }
 
     /// The user-id and password of an `Authorization: Basic` field (RFC 7617 §2: the scheme is
-    /// case-insensitive; the user-id is everything before the first `:`).
+    /// case-insensitive; the user-id is everything before the first `:`). Read on bytes, the scheme's letters
+    /// folded as ASCII only.
     static func credentials(_ fields: HTTPFields) -> (name: [UInt8], password: [UInt8])? {
         guard let value = fields[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "basic",
-            let decoded = Base64.decode(Array(parts[1].utf8.filter { $0 != UInt8(ascii: " ") })),
+        let bytes = Array(value.utf8)
+        let space = UInt8(ascii: " ")
+        guard let end = bytes.firstIndex(of: space),
+            bytes[..<end].map({ $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }).elementsEqual("basic".utf8),
+            let decoded = Base64.decode(bytes[end...].filter { $0 != space }),
             let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
         else { return nil }
         return (Array(decoded[..<colon]), Array(decoded[(colon + 1)...]))

@@ -1,3 +1,4 @@
+import HTTPChatCore
 import HTTPTypes
 
 /// Middleware that sends `Strict-Transport-Security` (RFC 6797) on every response to a request that came
@@ -69,24 +70,24 @@ public struct HTTPSRedirect: HTTPResponder {
     }
 
     /// The host part of `authority` (`[::1]` of `[::1]:8080`), when it is a plain host name or IP literal:
-    /// nothing that could change the URL's structure gets through.
+    /// nothing that could change the URL's structure gets through. Decided on bytes: a bracketed literal must
+    /// be an IPv6 address without a zone (``IPLiteral``; `Character.isHexDigit` also took fullwidth digits).
     static func host(of authority: String) -> String? {
-        var host = Substring(authority)
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            host = host[...close]
-            let inside = host.dropFirst().dropLast()
-            guard !inside.isEmpty, inside.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
-            return String(host)
+        var host = Array(authority.utf8)[...]
+        if host.first == UInt8(ascii: "[") {
+            guard let close = host.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+            let inside = String(decoding: host[(host.startIndex + 1)..<close], as: UTF8.self)
+            guard case .v6 = IPLiteral.address(inside, port: 0) else { return nil }
+            return "[" + inside + "]"
         }
-        if let colon = host.firstIndex(of: ":") { host = host[..<colon] }
+        if let colon = host.firstIndex(of: UInt8(ascii: ":")) { host = host[..<colon] }
         guard !host.isEmpty,
-            host.utf8.allSatisfy({ b in
+            host.allSatisfy({ b in
                 (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
                     || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
             })
         else { return nil }
-        return String(host)
+        return String(decoding: host, as: UTF8.self)
     }
 
     private static func bracketed(_ host: String) -> String {

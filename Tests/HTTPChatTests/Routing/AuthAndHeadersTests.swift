@@ -86,6 +86,18 @@ struct BasicAuthTests {
         #expect(try await status(lower).0 == .ok)
     }
 
+    @Test("a specification is split at its first ':' byte, even when a combining mark follows it")
+    func splitOnBytes() async throws {
+        let auth = try BasicAuth(["dave:\u{301}pw"])
+        #expect(auth.users.map(\.name) == ["dave"])
+        let router = Router()
+        router.get("/") { _ in .text("in") }
+        let site = try router.build().wrapped(in: [auth])
+        let fields: HTTPFields = [.authorization: "Basic " + Data("dave:\u{301}pw".utf8).base64EncodedString()]
+        let response = try await site.respond(to: Request(method: .get, target: "/", headerFields: fields))
+        #expect(response.status == .ok, "got \(response.status)")
+    }
+
     @Test("specifications that cannot work are refused by name, never echoing the password")
     func badSpecifications() throws {
         for (spec, message) in [

@@ -122,6 +122,12 @@ struct HTTPSRedirectTests {
         ("a@b", "/", 8443, "https://localhost:8443/"),
         ("[::1", "/", 8443, "https://localhost:8443/"),
         ("", "/", 8443, "https://localhost:8443/"),
+        // Bracketed literals are IPv6 addresses read on bytes: no fullwidth digits, no zone, no nonsense.
+        ("[\u{FF11}::\u{FF11}]:80", "/", 8443, "https://localhost:8443/"),
+        ("[fe80::1%25eth0]", "/", 8443, "https://localhost:8443/"),
+        ("[::::]", "/", 8443, "https://localhost:8443/"),
+        ("[127.0.0.1]", "/", 8443, "https://localhost:8443/"),
+        ("[2001:db8::1]", "/", 8443, "https://[2001:db8::1]:8443/"),
     ])
     func redirect(_ host: String, _ target: String, _ port: Int, _ location: String) async throws {
         var fields = HTTPFields()
