@@ -16,8 +16,9 @@ public struct MultipartForm: Sendable {
     /// File parts, in order.
     public var files: [File] = []
 
-    /// The first value of the field `name`.
-    public func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
+    /// The first value of the field `name`, compared on bytes (not by canonical equivalence, under which
+    /// U+212A KELVIN SIGN would be the field `K`).
+    public func field(_ name: String) -> String? { fields.first { $0.name.utf8.elementsEqual(name.utf8) }?.value }
 }
 
 extension Request {

@@ -139,12 +139,13 @@ public struct Request: Sendable {
         return FormURLEncoded.parse(rawQuery)
     }
 
-    /// The first query value named `name`, decoded.
+    /// The first query value named `name`, decoded. Names are compared on bytes: Swift's `==` on Strings is
+    /// canonical equivalence, under which `%E2%84%AA` (U+212A KELVIN SIGN) would be the parameter `K`.
     ///
     /// - Parameter name: the decoded name.
     /// - Returns: the decoded value, or nil.
     public func query(_ name: String) -> String? {
-        queryItems.first { $0.name == name }?.value
+        queryItems.first { $0.name.utf8.elementsEqual(name.utf8) }?.value
     }
 }
 

@@ -115,4 +115,14 @@ struct RequestTargetTests {
         #expect(CanonicalPath.isHidden(name) == hidden, "\(name.debugDescription) hidden")
         #expect(CanonicalPath.hasTrailingSlash(Substring(name)) == trailing, "\(name.debugDescription) trailing")
     }
+
+    @Test("query names are compared on bytes: %E2%84%AA (KELVIN SIGN) is not the parameter K")
+    func queryNamesOnBytes() {
+        let request = Request(method: .get, target: "/?%E2%84%AA=forged&K=real&A%CC%8A=decomposed")
+        #expect(request.query("K") == "real", "got \(String(describing: request.query("K")))")
+        #expect(request.query("\u{00C5}") == nil, "a precomposed name finds no decomposed one")
+        var form = MultipartForm()
+        form.fields = [("\u{212A}", "forged"), ("K", "real")]
+        #expect(form.field("K") == "real")
+    }
 }
