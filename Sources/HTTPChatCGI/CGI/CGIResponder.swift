@@ -69,7 +69,7 @@ public struct CGIResponder: HTTPResponder {
     /// The canonical segments of ``CGIOptions/urlPrefix``.
     let prefixSegments: [String]
     /// Scripts running now, against ``CGIOptions/maxConcurrent``.
-    private let running: RunningScripts
+    let running: RunningScripts
     /// The scripts' folder as a provider: a script is found by the walk the file server's lookups use
     /// (links only while they stay in the folder), and run by the real path the walk reached.
     private let scripts: LocalFileProvider
@@ -173,7 +173,18 @@ public struct CGIResponder: HTTPResponder {
         }
         let head: CGIHead
         do {
-            head = try await run.head(body: input, timeout: options.timeout, limit: options.maxHeaderBytes)
+            // A client that goes away while the script works (the connection cancels this task) stops the
+            // script at once: it would otherwise run, and hold its slot, until the timeout. Once the head is
+            // out, the body's producer does the same when it is cancelled.
+            let timeout = options.timeout
+            let maxHeaderBytes = options.maxHeaderBytes
+            head = try await withTaskCancellationHandler {
+                try await run.head(body: input, timeout: timeout, limit: maxHeaderBytes)
+            } onCancel: {
+                run.abandon()
+            }
+        } catch _ where Task.isCancelled {
+            throw CancellationError()
         } catch CGIRun.Failure.timedOut {
             throw HTTPError(.gatewayTimeout)
         } catch {
