@@ -293,6 +293,9 @@ struct HTTPServe: AsyncParsableCommand {
         if proxyProtocol && trustedProxy.isEmpty {
             throw ValidationError("--proxy-protocol needs --trusted-proxy CIDR: only a trusted proxy's PROXY header is believed")
         }
+        if proxyProtocol && tlsCert != nil {
+            throw ValidationError("--proxy-protocol cannot be combined with --tls-cert: the PROXY header comes before the TLS handshake and would fail it; terminate TLS at the proxy")
+        }
         if cacheControl != nil && noCache { throw ValidationError("--cache-control and --no-cache cannot be combined") }
         if let spa, stat(resolvedRoot + "/" + spa, &st) != 0 {
             throw ValidationError("--spa file '\(spa)' is not in ROOT")

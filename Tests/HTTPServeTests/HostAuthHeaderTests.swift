@@ -82,6 +82,8 @@ struct HostAuthHeaderTests {
         #expect(everywhere.hasPrefix("200"), "\(everywhere)")
         #expect(await open.stop() == 0)
 
+        let proxiedTLS = try await runToEnd([folder.path, "--proxy-protocol", "--trusted-proxy", "127.0.0.1", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+        #expect(proxiedTLS.status != 0 && proxiedTLS.stderr.contains("--proxy-protocol cannot be combined with --tls-cert"), "\(proxiedTLS.stderr)")
         let bad = try await runToEnd([folder.path, "--allowed-host", "bad host:80"])
         #expect(bad.status != 0 && bad.stderr.contains("--allowed-host: 'bad host:80' is not a host name"), "\(bad.stderr)")
     }

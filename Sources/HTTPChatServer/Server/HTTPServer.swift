@@ -84,7 +84,8 @@ public final class HTTPServer: Sendable {
     ///     logged; TLS warnings (a certificate that expired) at warning level.
     /// - Returns: the running server.
     /// - Throws: when the address cannot be bound; ``TLSSettingsError`` when the TLS files cannot be used;
-    ///   ``ServerConfigurationError`` when ``ServerConfiguration/proxyProtocol`` has no trusted proxies.
+    ///   ``ServerConfigurationError`` when ``ServerConfiguration/proxyProtocol`` has no trusted proxies or is
+    ///   combined with ``ServerConfiguration/tls``.
     public static func start(
         configuration: ServerConfiguration = ServerConfiguration(),
         responder: any HTTPResponder,
@@ -94,6 +95,13 @@ public final class HTTPServer: Sendable {
         if configuration.proxyProtocol && configuration.trustedProxies.isEmpty {
             throw ServerConfigurationError(
                 "the PROXY protocol needs trusted proxies: every connection from another address is closed"
+            )
+        }
+        if configuration.proxyProtocol && configuration.tls != nil {
+            // The header comes before the TLS handshake on the wire, but the reader runs on the chat layer,
+            // above TLS: every connection would fail its handshake on the header's bytes.
+            throw ServerConfigurationError(
+                "the PROXY protocol cannot be combined with TLS here: the header is read after the TLS layer; terminate TLS at the proxy"
             )
         }
         var credentials: TLSCredentials?

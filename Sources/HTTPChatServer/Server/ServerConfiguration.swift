@@ -38,7 +38,9 @@ public struct ServerConfiguration: Sendable {
     /// Whether every connection must start with a PROXY protocol header (HAProxy's spec, v1 or v2) from a
     /// peer in ``trustedProxies``: connections from any other peer are closed at once, and a header that is
     /// missing, malformed or late closes the connection without an answer. The client the header names
-    /// becomes ``Request/remoteAddress``. Needs ``trustedProxies``. Default false.
+    /// becomes ``Request/remoteAddress``. Needs ``trustedProxies``, and cannot be combined with ``tls`` (the
+    /// header is read above the TLS layer, but comes before the handshake: terminate TLS at the proxy).
+    /// Default false.
     public var proxyProtocol = false
     /// How long a connection may take to send its PROXY header (with ``proxyProtocol``). Default 5 s.
     public var proxyHeaderTimeout: Duration = .seconds(5)

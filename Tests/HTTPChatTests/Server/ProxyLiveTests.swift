@@ -70,6 +70,15 @@ struct ProxyLiveTests {
         await #expect(throws: ServerConfigurationError.self) {
             _ = try await HTTPServer.start(configuration: lonely, responder: WhoResponder())
         }
+        // The header precedes the TLS handshake, but is read above TLS: refused at start, not failed per connection.
+        let certs = try TestCertificates()
+        var overTLS = ServerConfiguration(host: "127.0.0.1", port: 0)
+        overTLS.proxyProtocol = true
+        overTLS.trustedProxies = [try CIDR("127.0.0.1")]
+        overTLS.tls = TLSSettings(certificateChainFile: certs.serverCert, privateKeyFile: certs.serverKey)
+        await #expect(throws: ServerConfigurationError.self) {
+            _ = try await HTTPServer.start(configuration: overTLS, responder: WhoResponder())
+        }
     }
 
     @Test("reusePort: a second server listens on the same port beside the first; without it the port is in use")
