@@ -40,6 +40,21 @@ package enum HTTPGrammar {
 
     /// `b` in lower case, when it is an ASCII capital.
     @inline(__always)
+    /// The elements of comma-separated list values (RFC 9110 §5.6.1), each without the OWS around it and
+    /// with ASCII letters lowercased; empty elements dropped. Decided on bytes: on `Character`s a comma that
+    /// a prepended scalar joins is not split, and `lowercased()` maps U+212A KELVIN SIGN to `k`.
+    ///
+    /// - Parameter values: the values of one field, as sent.
+    /// - Returns: the elements, in order.
+    package static func listElements(_ values: [String]) -> [[UInt8]] {
+        values.flatMap { value in
+            value.utf8.split(separator: UInt8(ascii: ",")).compactMap { element -> [UInt8]? in
+                let trimmed = element.drop { $0 == sp || $0 == htab }.reversed().drop { $0 == sp || $0 == htab }.reversed()
+                return trimmed.isEmpty ? nil : trimmed.map(lower)
+            }
+        }
+    }
+
     package static func lower(_ b: UInt8) -> UInt8 {
         (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b | 0x20 : b
     }

@@ -22,9 +22,8 @@ struct WebSocketHandshake: Sendable, Equatable {
     /// Whether the request asks to become a WebSocket at all (`Upgrade: websocket`, a `Connection` with the
     /// `upgrade` token), as opposed to being a malformed attempt.
     static func isRequested(_ request: Request) -> Bool {
-        request.headerFields[values: upgrade].contains { value in
-            value.split(separator: ",").contains { $0.trimmingOWS().lowercased() == "websocket" }
-        }
+        // On bytes: `websoc\u{212A}et` (a Kelvin sign) is no `websocket`, though `lowercased()` made it one.
+        HTTPGrammar.listElements(request.headerFields[values: upgrade]).contains { $0.elementsEqual("websocket".utf8) }
     }
 
     /// Checks the request and agrees on the subprotocol and extensions.
@@ -46,12 +45,11 @@ struct WebSocketHandshake: Sendable, Equatable {
         guard request.method == .get, request.version == .http1_1 else {
             throw HTTPError(.badRequest, "a WebSocket handshake is an HTTP/1.1 GET")
         }
-        let connectionTokens = request.headerFields[values: .connection].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingOWS().lowercased() }
-        guard connectionTokens.contains("upgrade") else {
+        let connectionTokens = HTTPGrammar.listElements(request.headerFields[values: .connection])
+        guard connectionTokens.contains(Array("upgrade".utf8)) else {
             throw HTTPError(.badRequest, "Connection must carry the upgrade token")
         }
-        guard !connectionTokens.contains("close") else {
+        guard !connectionTokens.contains(Array("close".utf8)) else {
             // A client that asks for the connection to end cannot also ask for it to become a WebSocket.
             throw HTTPError(.badRequest, "Connection asks both to close and to upgrade")
         }

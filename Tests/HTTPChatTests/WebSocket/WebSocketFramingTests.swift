@@ -296,6 +296,13 @@ struct WebSocketHandshakeTests {
         var closing = valid
         closing["Connection"] = "close, Upgrade"
         #expect(status(closing)?.0 == 400)  // not the connection's 500 for an upgrade it cannot make
+        // Tokens are compared on bytes: a Kelvin sign is no k, and a scalar glued to a comma hides nothing.
+        var kelvin = valid
+        kelvin["Upgrade"] = "websoc\u{212A}et"
+        #expect(status(kelvin)?.0 == 426, "an Upgrade only lowercased() reads as websocket was taken for one")
+        var glued = valid
+        glued["Connection"] = "Upgrade, x\u{0600},close"
+        #expect(status(glued)?.0 == 400, "a close token after a glued comma was missed")
         var version8 = valid
         version8["Sec-WebSocket-Version"] = "8"
         #expect(status(version8)?.0 == 426)
