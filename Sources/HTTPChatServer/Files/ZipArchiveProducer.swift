@@ -83,7 +83,9 @@ struct ZipArchiveProducer: ChatProducer {
 
     private enum Waiting {
         case open(Int, Outcome<FileLookup>, EventLoopFuture<Void>)
-        case crcs(Outcome<[Int: UInt32]>, EventLoopFuture<Void>)
+        /// A CRC pass over files not sent (for central records), with its task: cancelled with the producer, as
+        /// it may read many files.
+        case crcs(Outcome<[Int: UInt32]>, EventLoopFuture<Void>, Task<Void, Never>)
     }
 
     /// Sends `parts` of the archive `layout` describes.
@@ -129,7 +131,7 @@ struct ZipArchiveProducer: ChatProducer {
                     guard finish(&s) else { return .abort }
                 }
                 session = s
-            case .crcs(let box, let done):
+            case .crcs(let box, let done, _):
                 guard let result = box.take() else { return .wait(done) }
                 self.waiting = nil
                 guard case .success(let found) = result else { return .abort }
@@ -173,6 +175,7 @@ struct ZipArchiveProducer: ChatProducer {
 
     /// Lets go of the file (a region on the wire holds its own reference until written).
     mutating func cancel() {
+        if case .crcs(_, _, let task) = waiting { task.cancel() }  // a pass over many files stops between two steps
         session = nil
         waiting = nil
         slot = nil
@@ -322,13 +325,13 @@ struct ZipArchiveProducer: ChatProducer {
         let provider = self.provider
         let cache = self.cache
         let promise = context.eventLoop.makePromise(of: [Int: UInt32].self)
-        promise.completeWithTask {
+        let task = promise.completeWithTask {
             var found: [Int: UInt32] = [:]
             for (i, entry) in entries { found[i] = try await ZipCRC.compute(entry, provider: provider, cache: cache) }
             return found
         }
         let (box, done) = Outcome.of(promise.futureResult)
-        waiting = .crcs(box, done)
+        waiting = .crcs(box, done, task)
         return .wait(done)
     }
 }
@@ -353,16 +356,19 @@ enum ZipCRC {
     struct Changed: Error {}
 
     /// The CRC of an entry's whole file: from the cache, or opened through `provider` (it must match the plan)
-    /// and read in steps on the pool, then cached.
+    /// and read in steps on the pool, then cached. Stops with `CancellationError` between two steps once its
+    /// task is cancelled.
     static func compute(_ entry: ZipLayout.Entry, provider: any FileProvider, cache: ZipCRCCache) async throws -> UInt32 {
         if entry.size == 0 { return 0 }
         if let known = cache.crc(for: entry.info) { return known }
+        try Task.checkCancellation()
         guard case .file(let file) = try await provider.open(entry.path, memoryLimit: ZipArchiveProducer.inlineLimit),
             file.info == entry.info
         else { throw Changed() }
         var crc: UInt32 = 0
         var offset = 0
         while offset < entry.size {
+            try Task.checkCancellation()  // the response was dropped: read no more
             let end = min(entry.size, offset + ZipArchiveProducer.crcStep)
             let (from, value) = (offset, crc)
             crc = try await NIOThreadPool.singleton.runIfActive {

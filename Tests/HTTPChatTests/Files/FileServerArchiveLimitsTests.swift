@@ -252,6 +252,65 @@ struct FileServerArchiveConsistencyTests {
     }
 }
 
+// MARK: - CRC passes for a range
+
+/// An in-memory provider whose opens take 30 ms of a pool thread each (a wait that ignores cancellation) and
+/// are counted.
+private final class SlowOpens: FileProvider, Sendable {
+    let inner: InMemoryFileProvider
+    private let count = NIOLockedValueBox(0)
+    init(_ inner: InMemoryFileProvider) { self.inner = inner }
+    var root: String { inner.root }
+    var opens: Int { count.withLockedValue { $0 } }
+    func open(_ path: [String], memoryLimit: Int) async throws -> FileLookup {
+        count.withLockedValue { $0 += 1 }
+        try await NIOThreadPool.singleton.runIfActive { usleep(30_000) }
+        return try await inner.open(path, memoryLimit: memoryLimit)
+    }
+    func status(_ path: [String]) async throws -> FileStatus? { try await inner.status(path) }
+    func list(_ path: [String]) async throws -> [FolderEntry]? { try await inner.list(path) }
+}
+
+@Suite("FileServer: an archive's CRC pass stops with its response", .serialized)
+struct FileServerArchiveCRCPassTests {
+    @Test("a range of the central directory whose response is dropped stops computing the CRCs of the files before it")
+    func droppedRangeStopsCRCPass() async throws {
+        var contents: [String: ByteBuffer] = [:]
+        for i in 0..<60 { contents["f\(i).bin"] = ByteBuffer(repeating: UInt8(i), count: 100_000) }
+        let provider = SlowOpens(InMemoryFileProvider(files: contents))
+        let files = FileServer(provider: provider)
+        var request = Request(method: .get, target: "/?download=zip")
+        request.headerFields[.range] = "bytes=-5000"  // the central directory: records that need every file's CRC
+        let response = try await files.respond(to: request)
+        #expect(response.status == .partialContent)
+        guard case .producer(var producer, _) = response.body.storage else {
+            Issue.record("the archive is not a producer")
+            return
+        }
+        let context = ChatProducerContext(
+            allocator: ByteBufferAllocator(), eventLoop: MultiThreadedEventLoopGroup.singleton.any(), preferredChunkSize: 64 * 1024
+        )
+        var waits = 0  // the first wait is the last file's open; the second, the pass over the others
+        for _ in 0..<20 where waits < 2 {
+            switch producer.more(context) {
+            case .wait(let future):
+                waits += 1
+                if waits == 1 { try await future.get() }
+            case .end, .abort: Issue.record("the producer ended")
+            default: continue
+            }
+        }
+        #expect(waits == 2, "the producer waits for the CRC pass")
+        let start = provider.opens
+        for _ in 0..<50 where provider.opens < start + 3 { try await Task.sleep(for: .milliseconds(10)) }
+        producer.cancel()
+        let atCancel = provider.opens
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(provider.opens <= atCancel + 1, "the pass went on: \(atCancel) opens at the cancel, \(provider.opens) after")
+        #expect(provider.opens < 40, "\(provider.opens) of 62 opens")
+    }
+}
+
 // MARK: - Entry names
 
 @Suite("FileServer: archive entry names an extractor could misread are left out")
