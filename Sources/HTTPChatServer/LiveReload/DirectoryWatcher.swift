@@ -186,10 +186,12 @@ struct InotifyWatches {
         self.onProblem = onProblem
     }
 
-    /// Whether a name in a folder is watched and reported.
+    /// Whether a name in a folder is watched and reported. Decided on the name's bytes, as the file server
+    /// decides what it serves: `String.hasPrefix(".")` compares characters, and a dot followed by a combining
+    /// mark (`.\u{301}env`) is one character that is not "." while the name is still a dotfile.
     func isWatched(name: String, path: String) -> Bool {
-        if name.hasPrefix(".upload-") { return false }
-        if !hidden && name.hasPrefix(".") { return false }
+        if UploadStore.isTemporary(name) { return false }
+        if !hidden && CanonicalPath.isHidden(name) { return false }
         return !excluded.contains(path)
     }
 

@@ -133,7 +133,7 @@ struct DirectoryWatcherTests {
         #expect(!w.paths.contains("/from/file.html"))
     }
 
-    @Test("hidden names, upload temporaries and excluded folders are not reported")
+    @Test("hidden names (decided on bytes), upload temporaries and excluded folders are not reported")
     func skipped() async throws {
         let w = try Watched(prepare: { try FileManager.default.createDirectory(atPath: $0 + "/cgi-bin", withIntermediateDirectories: true) }, excluded: ["cgi-bin"])
         try w.write(".page.html.swp")
@@ -141,6 +141,8 @@ struct DirectoryWatcherTests {
         try w.write(".git/index")
         try w.write("cgi-bin/script.sh")
         try w.write(".upload-123abc")
+        // A dot and a combining mark are one Character that is not "."; the name is still a dotfile.
+        try w.write(".\u{301}env")
         try w.write("visible.txt")
         #expect(try await w.waitFor("/visible.txt"))
         try await w.settle()
