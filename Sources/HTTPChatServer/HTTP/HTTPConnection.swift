@@ -77,6 +77,9 @@ final class HTTPConnection: ChatProtocol {
     private var tls: TLSConnectionInfo?
     /// The responder's task for the exchange in progress, cancelled when the client goes.
     private var handlerTask: Task<Void, Never>?
+    /// The task writing a streamed response body, cancelled when the connection closes (its next write would
+    /// fail anyway; work between two writes stops now).
+    private var bodyTask: Task<Void, Never>?
     /// Whether the client has stopped sending. From then on every responder task of this connection is
     /// cancelled: a client that closed its connection looks like one that half-closed it until an answer is
     /// written, and work for a client that is gone must stop (Go's net/http cancels a request's context at
@@ -153,6 +156,8 @@ final class HTTPConnection: ChatProtocol {
         timer = nil
         handlerTask?.cancel()
         handlerTask = nil
+        bodyTask?.cancel()
+        bodyTask = nil
         if state.closed() { finishBody(HTTPParseError.bad("connection closed")) }
         stream = nil
         head = nil
@@ -456,7 +461,7 @@ final class HTTPConnection: ChatProtocol {
                 let producer = StreamBridgeProducer(bridge: bridge)
                 Self.push(producer, framing: plan.framing, to: chat)
                 let logger = context.logger
-                Task(executorPreference: executor) {
+                bodyTask = Task(executorPreference: executor) {
                     do {
                         try await writeBody(BodyWriter(bridge))
                         bridge.finish()

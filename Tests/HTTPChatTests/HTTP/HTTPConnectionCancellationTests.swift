@@ -78,6 +78,34 @@ struct HTTPConnectionCancellationTests {
         await server.shutdown(gracePeriod: .seconds(1))
     }
 
+    @Test("a streamed body's writer is cancelled when its connection closes, even between two writes")
+    func streamWriterCancelled() async throws {
+        let state = NIOLockedValueBox((started: false, cancelled: false))
+        let responder = ResponderFunction { _ in
+            Response(body: .stream { writer in
+                try await writer.write("first\n")
+                state.withLockedValue { $0.started = true }
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline {  // work between two writes, which never fail meanwhile
+                    if Task.isCancelled {
+                        state.withLockedValue { $0.cancelled = true }
+                        return
+                    }
+                    try await pause(.milliseconds(5))
+                }
+            })
+        }
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.threads = 1
+        let server = try await HTTPServer.start(configuration: configuration, responder: responder)
+        let client = try TestSocket(port: server.port)
+        try client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await waitFor({ state.withLockedValue { $0.started } }, within: .seconds(2)))
+        client.reset()
+        #expect(try await waitFor({ state.withLockedValue { $0.cancelled } }, within: .seconds(1)), "the writer works on for a closed connection")
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
     @Test("a responder that does not look at cancellation still answers a client that only half-closed")
     func halfClosedClientStillAnswered() async throws {
         let c = try await InProcessConnection(responder: ResponderFunction { _ in
