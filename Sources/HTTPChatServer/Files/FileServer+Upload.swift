@@ -56,10 +56,18 @@ extension FileServer {
     /// - Throws: ``HTTPError`` 400 (bad name, no file in the form, a PUT with `Content-Range`), 403, 404 (no
     ///   such folder, excluded), 409 (the name exists without ``FileServerOptions/overwrite``, or is a folder),
     ///   412 (a PUT's precondition is false), 413 past the body limit, 415 (POST that is not
-    ///   `multipart/form-data`), 507 (disk full).
+    ///   `multipart/form-data`), 503 with `Retry-After` past ``FileServerOptions/uploadMaxConcurrent``, 507
+    ///   (disk full).
     func upload(_ request: Request) async throws -> Response {
         guard let store = uploadStore else { throw HTTPError(.methodNotAllowed, headerFields: [.allow: allowedMethods]) }
         let segments = try uploadSegments(request)
+        // Held until the upload is stored or has failed: the slot goes back when this returns or throws.
+        guard let slot = uploadSlots.take() else {
+            throw HTTPError(
+                .serviceUnavailable, "Too many uploads at once: try again shortly.", headerFields: [.retryAfter: "2"]
+            )
+        }
+        defer { withExtendedLifetime(slot) {} }
         if request.method == .put { return try await put(request, segments: segments, store: store) }
         return try await post(request, folder: segments, store: store)
     }

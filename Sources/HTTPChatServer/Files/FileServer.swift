@@ -38,6 +38,10 @@ public struct FileServerOptions: Sendable {
     /// The most responses compressed on the fly at once (default 64; each holds a zlib stream of about
     /// 256 KiB): past it, a file is sent uncompressed, which every client accepts.
     public var gzipMaxConcurrent = 64
+    /// The most uploads stored at once (default 32; each holds a temporary file and up to 1 MiB of body
+    /// gathered between two writes): past it, `503 Service Unavailable` with `Retry-After`, before any of the
+    /// body is read.
+    public var uploadMaxConcurrent = 32
     /// Serve names starting with `.` (default off: they are 404, at any depth).
     public var hidden = false
     /// Follow symlinks whose targets leave the root (default off: only links that stay inside are followed).
@@ -147,6 +151,8 @@ public struct FileServer: ImmediateHTTPResponder {
     let listingSlots: WorkSlots
     /// Responses being compressed on the fly (``FileServerOptions/gzipMaxConcurrent``).
     let gzipSlots: WorkSlots
+    /// Uploads being stored (``FileServerOptions/uploadMaxConcurrent``).
+    let uploadSlots: WorkSlots
 
     /// Creates a file server for a folder on disk (a ``LocalFileProvider`` with the options'
     /// ``FileServerOptions/followSymlinks`` and ``FileServerOptions/excludedFolders``).
@@ -182,6 +188,7 @@ public struct FileServer: ImmediateHTTPResponder {
         self.archiveSlots = WorkSlots(capacity: options.archiveMaxConcurrent, returnsMemoryWhenIdle: true)
         self.listingSlots = WorkSlots(capacity: options.listingMaxConcurrent)
         self.gzipSlots = WorkSlots(capacity: options.gzipMaxConcurrent)
+        self.uploadSlots = WorkSlots(capacity: options.uploadMaxConcurrent)
         if let local = provider as? LocalFileProvider {
             let store = UploadStore(root: local.root, excluded: local.excludedFolders)
             self.uploadStore = store

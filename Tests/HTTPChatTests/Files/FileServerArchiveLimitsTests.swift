@@ -264,7 +264,7 @@ private final class SlowOpens: FileProvider, Sendable {
     var opens: Int { count.withLockedValue { $0 } }
     func open(_ path: [String], memoryLimit: Int) async throws -> FileLookup {
         count.withLockedValue { $0 += 1 }
-        try await NIOThreadPool.singleton.runIfActive { usleep(30_000) }
+        try await NIOThreadPool.singleton.runIfActive { _ = usleep(30_000) }
         return try await inner.open(path, memoryLimit: memoryLimit)
     }
     func status(_ path: [String]) async throws -> FileStatus? { try await inner.status(path) }

@@ -250,7 +250,7 @@ struct FileUploadTests {
     @Test("50 concurrent PUTs each store their file and leave no temp file")
     func concurrent() async throws {
         let site = try UploadSite()
-        let server = try site.server()
+        let server = try site.server { $0.uploadMaxConcurrent = 50 }
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<50 {
                 group.addTask { try await send(server, .put, "/docs/f\(i).bin", body: String(repeating: "\(i % 10)", count: 100_000)).status }
@@ -286,6 +286,31 @@ struct FileUploadTests {
         let response = try #require(try await c.readResponse())
         #expect(response.status == 201)
         #expect(site.read("docs/big.txt") == body)
+    }
+
+    @Test("past uploadMaxConcurrent, an upload is 503 with Retry-After before its body is read; the slot comes back after")
+    func uploadCap() async throws {
+        let site = try UploadSite()
+        let server = try site.server { $0.uploadMaxConcurrent = 1 }
+        let first = try await InProcessConnection(responder: server)
+        try await first.send("PUT /docs/one.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n")
+        try await first.send(String(repeating: "1", count: 100_000))
+        try await wait(first) { !site.temporaries().isEmpty }
+        #expect(!site.temporaries().isEmpty, "the first upload should be under way")
+
+        let second = try await InProcessConnection(responder: server)
+        try await second.send("PUT /docs/two.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\ntwo!!")
+        let refused = try #require(try await second.readResponse())
+        #expect(refused.status == 503)
+        #expect(refused.headerFields[.retryAfter] != nil)
+        #expect(site.read("docs/two.txt") == nil)
+
+        try await first.send(String(repeating: "1", count: 100_000))
+        #expect(try await first.readResponse()?.status == 201)
+        let third = try await InProcessConnection(responder: server)
+        try await third.send("PUT /docs/two.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\ntwo!!")
+        #expect(try await third.readResponse()?.status == 201)
+        #expect(site.read("docs/two.txt") == "two!!")
     }
 
     @Test("a client that goes away mid-upload leaves neither the file nor a temp file")
