@@ -9,7 +9,7 @@ import Testing
 
 @Suite("CGI: a script whose client goes away is stopped", .serialized)
 struct CGICancellationTests {
-    @Test("a client that closes while its script has not answered yet stops the script within a second, and frees its slot")
+    @Test("a client that closes while its script has not answered yet stops the script long before its timeout, and frees its slot")
     func clientGoneStopsScript() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("httpchat-cgi-cancel-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -34,10 +34,12 @@ struct CGICancellationTests {
         #expect(cgi.running.current == 1)
         client.close()
         let closed = ContinuousClock.now
-        while kill(pid, 0) == 0 && ContinuousClock.now - closed < .seconds(3) { try await Task.sleep(for: .milliseconds(10)) }
+        // The script sleeps 30 s and the timeout is 60 s: stopped within 10 s can only be the client's going.
+        // (A loaded test run can stretch this loop's naps by seconds: the bound is wide on purpose.)
+        while kill(pid, 0) == 0 && ContinuousClock.now - closed < .seconds(10) { try await Task.sleep(for: .milliseconds(10)) }
         let took = ContinuousClock.now - closed
-        #expect(kill(pid, 0) != 0, "the script still runs after its client went")
-        #expect(took < .seconds(1), "stopped after \(took)")
+        #expect(kill(pid, 0) != 0, "the script still runs \(took) after its client went")
+        for _ in 0..<500 where cgi.running.current != 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(cgi.running.current == 0, "its slot is free")
         if kill(pid, 0) == 0 { kill(-pid, SIGKILL) }
         await server.shutdown(gracePeriod: .seconds(1))

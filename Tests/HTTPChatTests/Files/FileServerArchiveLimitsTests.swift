@@ -60,28 +60,36 @@ private func tree(folders: Int, files: Int) -> InMemoryFileProvider {
 
 @Suite("FileServer: archive planning is bounded and stops when the client goes", .serialized)
 struct FileServerArchiveLimitsTests {
-    @Test("an archive's planning stops within a second of its client going away, and gives its slot back")
+    @Test("an archive's planning stops within a few folders of its client going away, and gives its slot back")
     func planningStopsWhenClientGoes() async throws {
         let provider = SlowProvider(tree(folders: 600, files: 3), delay: .milliseconds(5))
         let files = FileServer(provider: provider)
         let c = try await InProcessConnection(responder: files)
         try await c.send("GET /?download=zip HTTP/1.1\r\nHost: x\r\n\r\n")
         // The in-process connection's loop runs when it is driven: drive it while time passes.
-        func wait(_ time: Duration) async throws {
+        func drive(until done: () -> Bool, atMost time: Duration) async throws {
             let end = ContinuousClock.now + time
-            while ContinuousClock.now < end {
+            while !done() && ContinuousClock.now < end {
                 await c.advanceTime(by: .zero)
                 try await Task.sleep(for: .milliseconds(5))
             }
         }
-        for _ in 0..<200 where provider.lists < 5 { try await wait(.milliseconds(5)) }
+        try await drive(until: { provider.lists >= 5 }, atMost: .seconds(10))
         #expect(provider.lists >= 5, "planning started")
         await c.finishSending()  // the client is gone: its FIN is all the server sees
-        try await wait(.seconds(1))
-        let afterASecond = provider.lists
-        try await wait(.milliseconds(700))
-        #expect(provider.lists == afterASecond, "planning went on: \(afterASecond) listings, then \(provider.lists)")
-        #expect(afterASecond < 300, "\(afterASecond) of 601 folders listed")
+        await c.advanceTime(by: .zero)  // the loop reads the FIN: the responder's task is cancelled now
+        let atFIN = provider.lists
+        // Planning ends (no new listing for 200 ms) and gives its slot back. Counted in folders, not seconds:
+        // a loaded machine can stretch any wait, and the planner runs on the pool whether this test runs or not.
+        var last = -1
+        let end = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < end {
+            last = provider.lists
+            try await drive(until: { false }, atMost: .milliseconds(200))
+            if provider.lists == last && files.archiveSlots.inUse == 0 { break }
+        }
+        #expect(provider.lists == last, "planning went on: \(provider.lists) listings")
+        #expect(provider.lists - atFIN <= 10, "\(provider.lists - atFIN) folders listed after the FIN (of 601)")
         #expect(files.archiveSlots.inUse == 0, "the slot was given back")
     }
 
