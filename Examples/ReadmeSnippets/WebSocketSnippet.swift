@@ -31,3 +31,18 @@ func webSocketArticleSnippet(router: Router) {
     }
     // end snippet
 }
+
+func webSocketGroupArticleSnippet(router: Router) {
+    // snippet: docc-websocket-group
+    let room = WebSocketGroup<ObjectIdentifier>()         // dropped members are closed with 1008
+    router.webSocket("/room") { inbound, outbound in
+        let id = ObjectIdentifier(outbound)
+        room.add(outbound, as: id)
+        defer { room.remove(id) }
+        for await message in inbound {
+            guard case .text(let line) = message else { continue }
+            room.broadcast(text: line)                     // never waits for any member
+        }
+    }
+    // end snippet
+}

@@ -11,9 +11,9 @@ public import NIOCore
 /// reads nothing stalls the room.
 ///
 /// ```swift
-/// let room = WebSocketGroup<Int>()
+/// let room = WebSocketGroup<ObjectIdentifier>()
 /// router.webSocket("/chat") { inbound, outbound in
-///     let id = Int.random(in: 0 ..< .max)
+///     let id = ObjectIdentifier(outbound)
 ///     room.add(outbound, as: id)
 ///     defer { room.remove(id) }
 ///     for await message in inbound {
