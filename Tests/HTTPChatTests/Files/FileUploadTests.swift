@@ -355,9 +355,16 @@ struct FileUploadTests {
         let chunk = String(repeating: "h", count: 30_000)
         for _ in 0..<4 { try await c.send(String(30_000, radix: 16) + "\r\n" + chunk + "\r\n") }
         try await c.send("0\r\n\r\n")
-        let response = try #require(try await c.readResponse())
+        // This test failed now and then under a loaded suite with no answer; none of several hundred loaded
+        // runs reproduced it. Should it come again, the failure says what the connection held at that moment.
+        let started = ContinuousClock.now
+        guard let response = try await c.readResponse() else {
+            let output = try await c.pendingOutput()
+            Issue.record("no answer after \(ContinuousClock.now - started); open: \(c.isOpen); output: \(output.debugDescription); temporaries: \(site.temporaries())")
+            return
+        }
         #expect(response.status == 413)
-        try await wait(c) { site.temporaries().isEmpty }
+        for _ in 0..<1000 where !site.temporaries().isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         #expect(site.temporaries().isEmpty && site.read("docs/huge.bin") == nil)
 
         let d = try await InProcessConnection(responder: try site.server(), limits: limits)
