@@ -19,7 +19,7 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     /// Parses `address` or `address/prefix`.
     ///
     /// - Parameter text: an IPv4 or IPv6 address, optionally followed by `/` and a prefix length in decimal.
-    /// - Throws: ``CIDRError`` when the address is not an IP literal (``IPLiteral``: a zone such as `%eth0` is
+    /// - Throws: ``CIDRError`` when the address is not an IP literal (hex digits, `:` and `.` only: a zone such as `%eth0` is
     ///   refused), or the prefix is not a number within the address's width.
     public init(_ text: String) throws(CIDRError) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)

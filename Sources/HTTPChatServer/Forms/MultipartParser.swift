@@ -341,8 +341,7 @@ public struct MultipartParser: Sendable {
     /// 1. only what follows the last `/` or `\` scalar (RFC 7578 §4.2; an old browser on Windows sends the
     ///    whole path, `C:\Users\me\x.txt` gives `x.txt`); a name ending in a separator names no file;
     /// 2. without controls, format characters (bidi overrides and isolates, zero-width characters, U+06DD)
-    ///    and line and paragraph separators (``isRemovedFromFilenames(_:)``), which make a name display as
-    ///    another or break a line;
+    ///    and line and paragraph separators, which make a name display as another or break a line;
     /// 3. without leading and trailing dots and spaces (any space separator), so the result is never `.`,
     ///    `..` or a dotfile, and ends in no dot or space (Windows drops those);
     /// 4. at most 255 UTF-8 bytes (scalars dropped from the end, then step 3 again).
