@@ -228,7 +228,7 @@ struct FileServerArchiveConsistencyTests {
     @Test("a file rewritten in place (same size) while its archive is sent cuts the archive short")
     func rewriteMidSendAborts() async throws {
         let fixture = try TempTree()
-        let size = 1 << 20  // under the old 8 MiB CRC step: its CRC was read whole before any of it was sent
+        let size = 1 << 20  // smaller than one 8 MiB CRC step: its whole CRC could be read before any of it is sent
         try fixture.write("a.txt", "a")
         try fixture.write("f.bin", String(repeating: "o", count: size))
         try fixture.age("f.bin")

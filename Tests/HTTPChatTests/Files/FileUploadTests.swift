@@ -355,8 +355,7 @@ struct FileUploadTests {
         let chunk = String(repeating: "h", count: 30_000)
         for _ in 0..<4 { try await c.send(String(30_000, radix: 16) + "\r\n" + chunk + "\r\n") }
         try await c.send("0\r\n\r\n")
-        // This test failed now and then under a loaded suite with no answer; none of several hundred loaded
-        // runs reproduced it. Should it come again, the failure says what the connection held at that moment.
+        // With no answer, the failure says what the connection held at that moment.
         let started = ContinuousClock.now
         guard let response = try await c.readResponse() else {
             let output = try await c.pendingOutput()
