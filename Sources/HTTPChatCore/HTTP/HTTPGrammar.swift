@@ -49,10 +49,22 @@ package enum HTTPGrammar {
     package static func listElements(_ values: [String]) -> [[UInt8]] {
         values.flatMap { value in
             value.utf8.split(separator: UInt8(ascii: ",")).compactMap { element -> [UInt8]? in
-                let trimmed = element.drop { $0 == sp || $0 == htab }.reversed().drop { $0 == sp || $0 == htab }.reversed()
+                let trimmed = trimmingOWS(element)
                 return trimmed.isEmpty ? nil : trimmed.map(lower)
             }
         }
+    }
+
+    /// `bytes` without the SP and HTAB around them (RFC 9110 §5.6.3 OWS), decided on bytes.
+    ///
+    /// - Parameter bytes: a field value or a piece of one.
+    /// - Returns: the slice between the OWS (empty when there is nothing else).
+    package static func trimmingOWS<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        let isOWS = { (b: UInt8) in b == sp || b == htab }
+        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else {
+            return bytes[bytes.endIndex...]
+        }
+        return bytes[first...last]
     }
 
     package static func lower(_ b: UInt8) -> UInt8 {

@@ -43,17 +43,8 @@ public enum HTTPHeadParser {
     /// unknown coding: a request smuggling gap.
     static func listElements(_ value: UnsafeRawBufferPointer) -> [[UInt8]] {
         value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).map { element in
-            trimmingOWS(element).map(HTTPGrammar.lower)
+            HTTPGrammar.trimmingOWS(element).map(HTTPGrammar.lower)
         }
-    }
-
-    /// `bytes` without the SP and HTAB around them (RFC 9110 §5.6.3 OWS).
-    static func trimmingOWS<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
-        let isOWS = { (b: UInt8) in b == HTTPGrammar.sp || b == HTTPGrammar.htab }
-        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else {
-            return bytes[bytes.endIndex...]
-        }
-        return bytes[first...last]
     }
 
     // MARK: - Parser
@@ -210,7 +201,7 @@ public enum HTTPHeadParser {
         // Expect (RFC 9110 §10.1.1): only 100-continue is known; HTTP/1.0 expectations are ignored.
         var expectsContinue = false
         if let expectation, version == .http1_1 {
-            guard Self.trimmingOWS(expectation[...]).elementsEqual("100-continue".utf8) else {
+            guard HTTPGrammar.trimmingOWS(expectation[...]).elementsEqual("100-continue".utf8) else {
                 throw HTTPParseError(.expectationFailed, "Expect: \(String(decoding: expectation, as: UTF8.self))")
             }
             expectsContinue = true

@@ -127,7 +127,7 @@ public struct MultipartParser: Sendable {
         for param in parts.dropFirst() {
             guard let equals = param.firstIndex(of: UInt8(ascii: "=")) else { continue }
             guard Self.ows(param[..<equals]).lowercased() == "boundary" else { continue }
-            var value = Array(Self.owsBytes(param[param.index(after: equals)...]))
+            var value = Array(HTTPGrammar.trimmingOWS(param[param.index(after: equals)...]))
             let quote = UInt8(ascii: "\"")
             if value.count >= 2, value.first == quote, value.last == quote { value = Array(value.dropFirst().dropLast()) }
             guard (1...70).contains(value.count), value.last != UInt8(ascii: " "),
@@ -138,18 +138,9 @@ public struct MultipartParser: Sendable {
         return nil
     }
 
-    /// `bytes` without leading and trailing SP and HTAB (RFC 9110 §5.6.3 OWS).
-    private static func owsBytes(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
-        let isOWS = { (b: UInt8) in b == 0x20 || b == 0x09 }
-        var s = bytes
-        while let f = s.first, isOWS(f) { s = s.dropFirst() }
-        while let l = s.last, isOWS(l) { s = s.dropLast() }
-        return s
-    }
-
     /// `bytes` without OWS, as a String.
     private static func ows(_ bytes: Substring.UTF8View) -> String {
-        String(decoding: owsBytes(bytes), as: UTF8.self)
+        String(decoding: HTTPGrammar.trimmingOWS(bytes), as: UTF8.self)
     }
 
     /// Adds bytes of the body.

@@ -38,9 +38,9 @@ public struct Cookies: Sendable, Sequence {
             for piece in field.utf8.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: true) {
                 guard pairs.count < Self.limit else { break outer }
                 guard let eq = piece.firstIndex(of: UInt8(ascii: "=")) else { continue }
-                let name = Self.trimmingOWS(piece[..<eq])
+                let name = HTTPGrammar.trimmingOWS(piece[..<eq])
                 guard !name.isEmpty else { continue }
-                var value = Self.trimmingOWS(piece[piece.index(after: eq)...])
+                var value = HTTPGrammar.trimmingOWS(piece[piece.index(after: eq)...])
                 if value.count >= 2, value.first == quote, value.last == quote { value = value.dropFirst().dropLast() }
                 pairs.append((String(Substring(name)), String(Substring(value))))
             }
@@ -51,14 +51,6 @@ public struct Cookies: Sendable, Sequence {
     /// The first value of the cookie named `name`, or nil.
     public subscript(name: String) -> String? {
         pairs.first { $0.name.utf8.elementsEqual(name.utf8) }?.value
-    }
-
-    /// `bytes` without leading and trailing SP and HTAB.
-    private static func trimmingOWS(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
-        var s = bytes
-        while let f = s.first, f == 0x20 || f == 0x09 { s = s.dropFirst() }
-        while let l = s.last, l == 0x20 || l == 0x09 { s = s.dropLast() }
-        return s
     }
 
     /// Every value sent for `name` (a browser sends one per matching path and domain, most specific first).

@@ -74,7 +74,7 @@ package struct ForwardedClient: Sendable, Hashable {
     static func listElements(_ values: [String]) -> [String] {
         values.flatMap { value in
             value.utf8.split(separator: comma, omittingEmptySubsequences: false).map { element in
-                String(decoding: trimmingOWS(element[...]), as: UTF8.self)
+                String(decoding: HTTPGrammar.trimmingOWS(element), as: UTF8.self)
             }
         }
     }
@@ -126,12 +126,6 @@ package struct ForwardedClient: Sendable, Hashable {
 
     private static func portNumber(_ bytes: ArraySlice<UInt8>) -> Int? {
         ProxyHeaderParser.port(String(decoding: bytes, as: UTF8.self))
-    }
-
-    private static func trimmingOWS(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        let isOWS = { (b: UInt8) in b == 0x20 || b == 0x09 }
-        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else { return [] }
-        return bytes[first...last]
     }
 
     private static let comma = UInt8(ascii: ",")

@@ -45,7 +45,7 @@ public struct AllowedHosts: HTTPMiddleware {
             guard !bytes.filter({ $0 != Self.dot }).isEmpty, bytes.allSatisfy(Self.isNameByte) else {
                 throw AllowedHostsError("'\(name)' is not a host name (ASCII letters, digits, '-' and '.' only, no port)")
             }
-            return String(decoding: bytes.map(Self.lowercased), as: UTF8.self)
+            return String(decoding: bytes.map(HTTPGrammar.lower), as: UTF8.self)
         }
     }
 
@@ -78,7 +78,7 @@ public struct AllowedHosts: HTTPMiddleware {
         if let address = IPLiteral.address(String(decoding: host, as: UTF8.self), port: 0) {
             return CIDR.any(Self.loopback, contain: address)
         }
-        let name = Array(host.map(Self.lowercased))
+        let name = Array(host.map(HTTPGrammar.lower))
         if name == Self.localhost || (name.count > Self.dotLocalhost.count && name.suffix(Self.dotLocalhost.count).elementsEqual(Self.dotLocalhost)) {
             return true
         }
@@ -101,7 +101,7 @@ public struct AllowedHosts: HTTPMiddleware {
         var text = Array(bindAddress.utf8)[...]
         if text.first == UInt8(ascii: "["), text.last == UInt8(ascii: "]") { text = text.dropFirst().dropLast() }
         if text.last == dot { text = text.dropLast() }
-        if Array(text.map(lowercased)) == localhost { return true }
+        if Array(text.map(HTTPGrammar.lower)) == localhost { return true }
         guard let address = IPLiteral.address(String(decoding: text, as: UTF8.self), port: 0) else { return false }
         return CIDR.any(loopback, contain: address)
     }
@@ -132,7 +132,6 @@ public struct AllowedHosts: HTTPMiddleware {
         (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == dot
     }
 
-    private static func lowercased(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 0x20 : b }
 }
 
 /// An allowed host name that cannot be one.

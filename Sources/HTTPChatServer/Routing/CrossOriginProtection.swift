@@ -1,3 +1,4 @@
+import HTTPChatCore
 import HTTPTypes
 
 /// Middleware that refuses cross-origin state-changing requests from browsers: the defence against
@@ -128,10 +129,10 @@ struct Origin: Equatable {
             bytes[colon...].starts(with: Array("://".utf8))
         else { return nil }
         let scheme = bytes[..<colon]
-        guard Self.isAlpha(scheme.first!), scheme.allSatisfy({ Self.isAlpha($0) || Self.isDigit($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") })
+        guard Self.isAlpha(scheme.first!), scheme.allSatisfy({ Self.isAlpha($0) || HTTPGrammar.isDigit($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") })
         else { return nil }
         guard let (host, port) = Self.hostAndPort(bytes[(colon + 3)...]) else { return nil }
-        self.scheme = String(decoding: scheme.map(Self.lowercased), as: UTF8.self)
+        self.scheme = String(decoding: scheme.map(HTTPGrammar.lower), as: UTF8.self)
         self.host = host
         let effective = port ?? Self.defaultPort(self.scheme)
         self.port = effective == Self.defaultPort(self.scheme) ? nil : effective
@@ -158,24 +159,24 @@ struct Origin: Equatable {
             host = bytes[bytes.startIndex...close]
             rest = bytes[(close + 1)...]
             let inside = host.dropFirst().dropLast()
-            guard !inside.isEmpty, inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return nil }
+            guard !inside.isEmpty, inside.allSatisfy({ HTTPGrammar.isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return nil }
         } else {
             let colon = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
             host = bytes[..<colon]
             rest = bytes[colon...]
-            guard !host.isEmpty, host.allSatisfy({ isAlpha($0) || isDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "~") })
+            guard !host.isEmpty, host.allSatisfy({ isAlpha($0) || HTTPGrammar.isDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "~") })
             else { return nil }
         }
         var port: Int?
         if !rest.isEmpty {
             guard rest.first == UInt8(ascii: ":") else { return nil }
             let digits = rest.dropFirst()
-            guard (1...5).contains(digits.count), digits.allSatisfy(isDigit) else { return nil }
+            guard (1...5).contains(digits.count), digits.allSatisfy(HTTPGrammar.isDigit) else { return nil }
             let value = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
             guard value <= 65535 else { return nil }
             port = value
         }
-        return (String(decoding: host.map(lowercased), as: UTF8.self), port)
+        return (String(decoding: host.map(HTTPGrammar.lower), as: UTF8.self), port)
     }
 
     /// The default port of `scheme`, or nil when it has none known.
@@ -188,7 +189,4 @@ struct Origin: Equatable {
     }
 
     static func isAlpha(_ b: UInt8) -> Bool { (b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "z") }
-    static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
-    static func isHexDigit(_ b: UInt8) -> Bool { isDigit(b) || ((b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "f")) }
-    static func lowercased(_ b: UInt8) -> UInt8 { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b | 0x20 : b }
 }
